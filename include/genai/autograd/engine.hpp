@@ -65,11 +65,11 @@ inline TensorList AccumulateGrad::apply(TensorList&& grads) {
     }
   } else if (is_grad_enabled()) {
     leaf->grad = add(leaf->grad, g);
-  } else if (leaf->grad.requires_grad() || !detail::exclusively_owned(leaf->grad)) {
+  } else if (leaf->grad.requires_grad() || !leaf->grad.is_contiguous()) {
     leaf->grad = add(leaf->grad.detach(), g);
   } else {
     Tensor acc = leaf->grad;
-    acc.add_(g);  // in place: the grad buffer is ours alone
+    acc.add_(g);  // in place, as torch: a handle the user keeps to .grad() sees the sum
   }
   return {};
 }

@@ -119,8 +119,16 @@ class SavedTensor {
       output_nr_ = output_nr;
       data_ = genai::detail::make_view(t, t.shape(), t.strides(), t.offset());
       data_.impl()->is_view = t.impl()->is_view;
+    } else if (t.is_leaf() && t.requires_grad()) {
+      data_ = t;  // keeps the leaf's identity (its AccumulateGrad node); in-place writes to such a
+                  // leaf are refused under autograd, so it never moves to another buffer
     } else {
-      data_ = t;
+      // a shallow alias with t's history: a recorded in-place op later moves t itself to a new
+      // buffer (ops/common.hpp commit_inplace), and the alias keeps the values that were saved
+      data_ = genai::detail::make_view(t, t.shape(), t.strides(), t.offset());
+      data_.impl()->is_view = t.impl()->is_view;
+      data_.impl()->grad_fn = t.grad_fn();
+      data_.impl()->output_nr = t.output_nr();
     }
   }
   bool defined() const { return data_.defined(); }

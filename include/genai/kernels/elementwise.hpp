@@ -182,8 +182,8 @@ inline T apply_binary(BinaryOp op, T x, T y) {
     case BinaryOp::Sub: return x - y;
     case BinaryOp::Mul: return x * y;
     case BinaryOp::Div: return x / y;
-    case BinaryOp::Max: return x > y ? x : y;
-    case BinaryOp::Min: return x < y ? x : y;
+    case BinaryOp::Max: return (x > y || x != x) ? x : y;  // NaN propagates (as torch.maximum)
+    case BinaryOp::Min: return (x < y || x != x) ? x : y;
     case BinaryOp::Pow: return static_cast<T>(std::pow(x, y));
   }
   return x;
@@ -209,8 +209,8 @@ inline void binary_row(BinaryOp op, const T* a, int64_t sa, const T* b, int64_t 
     case BinaryOp::Sub: GENAI_BIN_LOOP(x - y) break;
     case BinaryOp::Mul: GENAI_BIN_LOOP(x * y) break;
     case BinaryOp::Div: GENAI_BIN_LOOP(x / y) break;
-    case BinaryOp::Max: GENAI_BIN_LOOP(x > y ? x : y) break;
-    case BinaryOp::Min: GENAI_BIN_LOOP(x < y ? x : y) break;
+    case BinaryOp::Max: GENAI_BIN_LOOP((x > y || x != x) ? x : y) break;  // NaN propagates
+    case BinaryOp::Min: GENAI_BIN_LOOP((x < y || x != x) ? x : y) break;
     case BinaryOp::Pow: GENAI_BIN_LOOP(static_cast<T>(std::pow(x, y))) break;
   }
 #undef GENAI_BIN_LOOP
@@ -225,8 +225,8 @@ inline void binary_contig_f32(BinaryOp op, const float* a, const float* b, float
     case BinaryOp::Sub: O = A - B; break;
     case BinaryOp::Mul: O = A * B; break;
     case BinaryOp::Div: O = A / B; break;
-    case BinaryOp::Max: O = (A > B).select(A, B); break;
-    case BinaryOp::Min: O = (A < B).select(A, B); break;
+    case BinaryOp::Max: O = (A > B || A.isNaN()).select(A, B); break;  // NaN propagates
+    case BinaryOp::Min: O = (A < B || A.isNaN()).select(A, B); break;
     case BinaryOp::Pow: binary_row<float>(op, a, 1, b, 1, o, 1, n); break;
   }
 }
@@ -381,7 +381,7 @@ inline T unary_scalar(UnaryOp op, T x, T p0, T p1) {
     case UnaryOp::Erf: return std::erf(x);
     case UnaryOp::Tanh: return std::tanh(x);
     case UnaryOp::Sigmoid: return T(1) / (T(1) + std::exp(-x));
-    case UnaryOp::Relu: return x > T(0) ? x : T(0);
+    case UnaryOp::Relu: return x <= T(0) ? T(0) : x;  // NaN stays NaN
     case UnaryOp::LeakyRelu: return x > T(0) ? x : x * p0;
     case UnaryOp::Elu: return x > T(0) ? x : p0 * std::expm1(x);
     case UnaryOp::GeluErf: return T(0.5) * x * (T(1) + std::erf(x * T(kSqrt1_2)));
@@ -456,7 +456,7 @@ inline Tensor unary_backward(UnaryOp op, const Tensor& g, const Tensor& t) {
     switch (op) {
       case UnaryOp::Tanh: return gg * (T(1) - v * v);
       case UnaryOp::Sigmoid: return gg * v * (T(1) - v);
-      case UnaryOp::Relu: return v > T(0) ? gg : T(0);
+      case UnaryOp::Relu: return v <= T(0) ? T(0) : gg;  // NaN passes the gradient (as torch)
       case UnaryOp::GeluErf:
         return gg * (T(0.5) * (T(1) + std::erf(v * T(detail::kSqrt1_2))) +
                      v * T(detail::kInvSqrt2Pi) * std::exp(T(-0.5) * v * v));
@@ -480,7 +480,7 @@ inline Tensor unary_backward(UnaryOp op, const Tensor& g, const Tensor& t) {
       switch (op) {
         case UnaryOp::Tanh: O = G * (1.0f - V.square()); break;
         case UnaryOp::Sigmoid: O = G * V * (1.0f - V); break;
-        case UnaryOp::Relu: O = (V > 0.0f).select(G, 0.0f); break;
+        case UnaryOp::Relu: O = (V <= 0.0f).select(0.0f, G); break;
         case UnaryOp::GeluErf:
           O = G * (0.5f * (1.0f + (V * float(detail::kSqrt1_2)).erf()) +
                    V * float(detail::kInvSqrt2Pi) * (V.square() * -0.5f).exp());

@@ -60,6 +60,10 @@ inline void commit_inplace(Tensor& self, const Tensor& result, bool recorded) {
     TensorImpl* d = self.impl();
     TensorImpl* s = result.impl();
     GENAI_ASSERT(d->shape == s->shape);
+    // the tensor's version keeps increasing across the move to the new buffer, so a
+    // saved handle to this very tensor (not an alias) sees the in-place update
+    const uint32_t v = d->storage ? d->storage->version() + 1 : 1;
+    if (s->storage && s->storage->version() < v) s->storage->set_version(v);
     d->storage = s->storage;
     d->strides = s->strides;
     d->offset = s->offset;

@@ -7,8 +7,11 @@
 // needs the old values raises a clear error instead of using the new ones.
 // Difference from PyTorch: when the op is recorded by autograd (the tensor or the
 // other operand requires grad), the result is written to a new buffer that the
-// tensor then points to, so views taken of the tensor earlier keep the old values;
-// in-place ops on views of tensors that require grad are refused.
+// tensor then points to, so views taken of the tensor earlier keep the old values,
+// and so do values saved for backward before the update (the backward that PyTorch
+// refuses as "modified by an inplace operation" gets the right gradient here; the
+// tensor's version still goes up); in-place ops on views of tensors that require
+// grad are refused.
 #pragma once
 
 #include <functional>

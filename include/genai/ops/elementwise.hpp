@@ -125,6 +125,9 @@ inline Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 inline Tensor div(const Tensor& a, const Tensor& b) {
+  // true division, as torch: integer and bool operands divide as float32
+  if (a.defined() && b.defined() && !is_floating(promote_types(a.dtype(), b.dtype())))
+    return div(to(a, kFloat32), to(b, kFloat32));
   Tensor out = detail::binary_arith(a, b, "div", detail::BinaryOp::Div);
   GENAI_CHECK(is_floating(out.dtype()) || !autograd::needs_grad(a, b), "div: integer division has no gradient");
   if (autograd::needs_grad(a, b))
@@ -158,6 +161,8 @@ inline Tensor mul(const Tensor& a, double s) {
 
 namespace detail {
 inline Tensor div_scalar(const Tensor& a, double s) {
+  check_defined(a, "div", "input");
+  if (!is_floating(a.dtype())) return div_scalar(to(a, kFloat32), s);  // true division, as torch
   Tensor out = scalar_arith(a, s, "div", BinaryOp::Div);
   if (autograd::needs_grad(a)) {
     auto& n = autograd::record("div", {a}, out, [](autograd::OpNode& n, const TensorList& g) {
@@ -190,6 +195,8 @@ inline Tensor div(double s, const Tensor& b) {
 }
 
 inline Tensor neg(const Tensor& x) {
+  detail::check_defined(x, "neg", "input");
+  GENAI_CHECK(x.dtype() != kBool, "neg: negation of a bool tensor is not supported; hint: use logical_not");
   Tensor out = detail::scalar_arith(x, 0.0, "neg", detail::BinaryOp::Sub, /*scalar_first=*/true);
   if (autograd::needs_grad(x))
     autograd::record("neg", {x}, out, [](autograd::OpNode&, const TensorList& g) { return TensorList{neg(g[0])}; });
@@ -334,8 +341,13 @@ inline Tensor pow(const Tensor& x, const Tensor& p) {
 
 inline Tensor sign(const Tensor& x) {
   detail::check_defined(x, "sign", "input");
-  if (is_floating(x.dtype())) return detail::unary_float(x.detach(), "sign", detail::UnaryOp::Sign);
-  return sub(to(gt(x, 0.0), kInt64), to(lt(x, 0.0), kInt64));  // piecewise constant: no gradient
+  if (!is_floating(x.dtype())) return sub(to(gt(x, 0.0), kInt64), to(lt(x, 0.0), kInt64));
+  Tensor out = detail::unary_float(x, "sign", detail::UnaryOp::Sign);
+  if (autograd::needs_grad(x))  // piecewise constant: a zero gradient (the output requires grad, as in torch)
+    autograd::record("sign", {x}, out, [](autograd::OpNode&, const TensorList& g) {
+      return TensorList{zeros_like(g[0])};  // out = sign(x)  =>  dx = 0
+    });
+  return out;
 }
 
 inline Tensor abs(const Tensor& x) {
@@ -351,9 +363,13 @@ inline Tensor abs(const Tensor& x) {
 namespace detail {
 /// clamp to [lo, hi] (either may be infinite); the gradient passes where lo <= x <= hi.
 inline Tensor clamp_impl(const Tensor& x, double lo, double hi, const char* op) {
-  Tensor out = is_floating(x.dtype())
-                   ? unary_float(x, op, UnaryOp::Clamp, lo, hi)
-                   : minimum(maximum(x.detach(), full({}, lo, x.dtype())), full({}, hi, x.dtype()));
+  // integers: an infinite bound (clamp_min/clamp_max) is no bound; converting it to int64 is undefined
+  auto int_bound = [&](double v) { return full({}, std::isfinite(v) ? v : 0.0, x.dtype()); };
+  Tensor out = is_floating(x.dtype()) ? unary_float(x, op, UnaryOp::Clamp, lo, hi)
+               : std::isfinite(lo) && std::isfinite(hi) ? minimum(maximum(x.detach(), int_bound(lo)), int_bound(hi))
+               : std::isfinite(lo)                      ? maximum(x.detach(), int_bound(lo))
+               : std::isfinite(hi)                      ? minimum(x.detach(), int_bound(hi))
+                                                        : clone(x.detach());
   if (autograd::needs_grad(x)) {
     auto& n = record_unary(op, x, out, [](autograd::OpNode& n, const TensorList& g) {
       Tensor xv = n.saved(0);
@@ -426,9 +442,9 @@ inline Tensor relu(const Tensor& x) {
   Tensor out = detail::unary_float(x, "relu", detail::UnaryOp::Relu);
   if (autograd::needs_grad(x))
     detail::record_unary("relu", x, out, [](autograd::OpNode& n, const TensorList& g) {
-      Tensor o = n.saved(0);  // dx = dout where out > 0
+      Tensor o = n.saved(0);  // dx = dout where out > 0 (or NaN, as torch), else 0
       if (!autograd::is_grad_enabled()) return TensorList{detail::fused_backward(detail::UnaryOp::Relu, g[0], o)};
-      return TensorList{where(gt(o, 0.0), g[0], 0.0)};
+      return TensorList{where(le(o, 0.0), 0.0, g[0])};
     }, true);
   return out;
 }

@@ -53,7 +53,7 @@ inline Tensor maximum(const Tensor& a, const Tensor& b);
 inline Tensor minimum(const Tensor& a, const Tensor& b);
 inline Tensor exp(const Tensor& x);
 inline Tensor log(const Tensor& x);
-Tensor log1p(const Tensor& x);
+inline Tensor log1p(const Tensor& x);
 inline Tensor sqrt(const Tensor& x);
 inline Tensor rsqrt(const Tensor& x);
 inline Tensor square(const Tensor& x);

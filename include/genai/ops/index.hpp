@@ -155,6 +155,7 @@ inline Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const
   detail::check_defined(src, "index_add", "source");
   detail::check_index_tensor(index, "index_add");
   GENAI_CHECK(index.dim() <= 1, "index_add: index must be 0-d or 1-d, got shape ", shape_str(index.shape()));
+  GENAI_CHECK(x.dim() > 0, "index_add: 0-d input is not supported; hint: reshape it to shape (1,)");
   int64_t d = wrap_dim(dim, x.dim(), "index_add");
   Tensor idx = detail::contig(reshape(index, {-1}));
   const int64_t n = idx.numel(), size = x.shape()[d];
@@ -243,8 +244,11 @@ inline Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, con
   detail::check_defined(x, "scatter_add", "input");
   detail::check_defined(src, "scatter_add", "source");
   detail::check_index_tensor(index, "scatter_add");
+  GENAI_CHECK(x.dim() > 0, "scatter_add: 0-d input is not supported; hint: reshape it to shape (1,)");
   int64_t d = wrap_dim(dim, x.dim(), "scatter_add");
   detail::check_gather_shapes(x, d, index, "scatter_add");
+  GENAI_CHECK(src.dim() == x.dim(), "scatter_add: source of shape ", shape_str(src.shape()),
+              " must have as many dimensions as the input of shape ", shape_str(x.shape()));
   for (int64_t k = 0; k < x.dim(); ++k)
     GENAI_CHECK(index.shape()[k] <= src.shape()[k], "scatter_add: index shape ", shape_str(index.shape()),
                 " is larger than the source shape ", shape_str(src.shape()), " in dimension ", k);
