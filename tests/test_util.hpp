@@ -54,8 +54,8 @@ inline double closeness(const genai::Tensor& a, const genai::Tensor& b, double r
 /// CHECKs that two tensors have the same shape and close values.
 #define CHECK_CLOSE(actual, expected, rtol, atol)                                                             \
   do {                                                                                                         \
-    const genai::Tensor& ca_ = (actual);                                                                       \
-    const genai::Tensor& ce_ = (expected);                                                                     \
+    const genai::Tensor ca_ = (actual);                                                                        \
+    const genai::Tensor ce_ = (expected);                                                                      \
     INFO(#actual " vs " #expected ": shapes " << genai::shape_str(ca_.shape()) << " and "                       \
                                              << genai::shape_str(ce_.shape()));                                \
     REQUIRE(ca_.shape() == ce_.shape());                                                                       \

@@ -406,8 +406,9 @@ inline void unary_f32(UnaryOp op, const float* x, float* o, int64_t n, float p0,
     case UnaryOp::Exp: O = X.exp(); break;
     case UnaryOp::Log: O = X.log(); break;
     case UnaryOp::Log1p: O = X.log1p(); break;
-    case UnaryOp::Sqrt: O = X.sqrt(); break;
-    case UnaryOp::Rsqrt: O = X.rsqrt(); break;
+    // sqrt and rsqrt stay exact (as torch): Eigen's fast-math packets approximate them
+    case UnaryOp::Sqrt: for (int64_t i = 0; i < n; ++i) o[i] = std::sqrt(x[i]); break;
+    case UnaryOp::Rsqrt: for (int64_t i = 0; i < n; ++i) o[i] = 1.0f / std::sqrt(x[i]); break;
     case UnaryOp::Square: O = X.square(); break;
     case UnaryOp::Sin: O = X.sin(); break;
     case UnaryOp::Cos: O = X.cos(); break;

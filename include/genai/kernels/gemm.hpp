@@ -8,6 +8,9 @@
 // otherwise). Operands are given by pointer and (row, column) strides, so
 // transposed views are packed directly, never copied first.
 //
+// The register-tile loops carry `#pragma GCC unroll` so that the accumulators
+// stay in registers at -O2 too (without it GCC keeps them in memory below -O3).
+//
 // Not public API: ops/matmul.hpp calls it. Written without Eigen's product
 // templates because each of those costs seconds of compile time per use.
 #pragma once
@@ -122,15 +125,18 @@ inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float> && MR == 8 && NR == 32) {
     __m512 c[8][2];
+    #pragma GCC unroll 8
     for (int r = 0; r < 8; ++r) c[r][0] = c[r][1] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kc; ++k) {
       __m512 b0 = _mm512_load_ps(bp + k * 32), b1 = _mm512_load_ps(bp + k * 32 + 16);
+      #pragma GCC unroll 8
       for (int r = 0; r < 8; ++r) {
         __m512 a = _mm512_set1_ps(ap[k * 8 + r]);
         c[r][0] = _mm512_fmadd_ps(a, b0, c[r][0]);
         c[r][1] = _mm512_fmadd_ps(a, b1, c[r][1]);
       }
     }
+    #pragma GCC unroll 8
     for (int r = 0; r < 8; ++r) {
       _mm512_store_ps(ct + r * 32, c[r][0]);
       _mm512_store_ps(ct + r * 32 + 16, c[r][1]);
@@ -139,15 +145,18 @@ inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict
   }
   if constexpr (std::is_same_v<T, double> && MR == 8 && NR == 16) {
     __m512d c[8][2];
+    #pragma GCC unroll 8
     for (int r = 0; r < 8; ++r) c[r][0] = c[r][1] = _mm512_setzero_pd();
     for (int64_t k = 0; k < kc; ++k) {
       __m512d b0 = _mm512_load_pd(bp + k * 16), b1 = _mm512_load_pd(bp + k * 16 + 8);
+      #pragma GCC unroll 8
       for (int r = 0; r < 8; ++r) {
         __m512d a = _mm512_set1_pd(ap[k * 8 + r]);
         c[r][0] = _mm512_fmadd_pd(a, b0, c[r][0]);
         c[r][1] = _mm512_fmadd_pd(a, b1, c[r][1]);
       }
     }
+    #pragma GCC unroll 8
     for (int r = 0; r < 8; ++r) {
       _mm512_store_pd(ct + r * 16, c[r][0]);
       _mm512_store_pd(ct + r * 16 + 8, c[r][1]);
@@ -157,15 +166,18 @@ inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict
 #elif defined(__AVX2__) && defined(__FMA__)
   if constexpr (std::is_same_v<T, float> && MR == 6 && NR == 16) {
     __m256 c[6][2];
+    #pragma GCC unroll 6
     for (int r = 0; r < 6; ++r) c[r][0] = c[r][1] = _mm256_setzero_ps();
     for (int64_t k = 0; k < kc; ++k) {
       __m256 b0 = _mm256_load_ps(bp + k * 16), b1 = _mm256_load_ps(bp + k * 16 + 8);
+      #pragma GCC unroll 6
       for (int r = 0; r < 6; ++r) {
         __m256 a = _mm256_broadcast_ss(ap + k * 6 + r);
         c[r][0] = _mm256_fmadd_ps(a, b0, c[r][0]);
         c[r][1] = _mm256_fmadd_ps(a, b1, c[r][1]);
       }
     }
+    #pragma GCC unroll 6
     for (int r = 0; r < 6; ++r) {
       _mm256_store_ps(ct + r * 16, c[r][0]);
       _mm256_store_ps(ct + r * 16 + 8, c[r][1]);
@@ -174,15 +186,18 @@ inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict
   }
   if constexpr (std::is_same_v<T, double> && MR == 6 && NR == 8) {
     __m256d c[6][2];
+    #pragma GCC unroll 6
     for (int r = 0; r < 6; ++r) c[r][0] = c[r][1] = _mm256_setzero_pd();
     for (int64_t k = 0; k < kc; ++k) {
       __m256d b0 = _mm256_load_pd(bp + k * 8), b1 = _mm256_load_pd(bp + k * 8 + 4);
+      #pragma GCC unroll 6
       for (int r = 0; r < 6; ++r) {
         __m256d a = _mm256_broadcast_sd(ap + k * 6 + r);
         c[r][0] = _mm256_fmadd_pd(a, b0, c[r][0]);
         c[r][1] = _mm256_fmadd_pd(a, b1, c[r][1]);
       }
     }
+    #pragma GCC unroll 6
     for (int r = 0; r < 6; ++r) {
       _mm256_store_pd(ct + r * 8, c[r][0]);
       _mm256_store_pd(ct + r * 8 + 4, c[r][1]);
@@ -268,7 +283,8 @@ inline void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64
   constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
   constexpr int64_t KC = Blocking<T>::KC, MC = Blocking<T>::MC, NC = Blocking<T>::NC;
   const int nt = in_parallel_region() ? 1 : get_num_threads();
-  const bool big = M * N * K >= 64 * 64 * 64;
+  // below ~2 MFLOP a single thread finishes before a parallel region pays off
+  const bool big = M * N * K >= 128 * 128 * 128;
   for (int64_t j0 = 0; j0 < N; j0 += NC) {
     const int64_t nc = std::min(NC, N - j0);
     const int64_t nc_pad = (nc + NR - 1) / NR * NR;
