@@ -12,7 +12,8 @@
 //                             halves backward_data (conv_transpose2d) and backward_weights
 //                             (conv2d_weight_grad)
 //   kernel/attention/...      causal scaled_dot_product_attention, B 8, H 8, T 256, D 64:
-//                             forward (no graph), forward_backward
+//                             forward (no graph), forward_backward; gemm_reference: the two
+//                             batched GEMMs of unmasked attention on those shapes (q k^T, s v)
 //   kernel/layernorm          layer_norm over the last dim of 4096 x 1024 (with weight and bias)
 //   kernel/softmax            softmax over the last dim of 4096 x 1024
 //   kernel/add, kernel/gelu   on 16 Mi floats (64 MiB per array)
@@ -184,6 +185,24 @@ void BM_attention_forward_backward(benchmark::State& state) {
   rate(state, "FLOP/s", 3 * kAttFwdFlops);
 }
 BENCHMARK(BM_attention_forward_backward)->Name("kernel/attention/forward_backward")->Unit(benchmark::kMillisecond)
+    ->UseRealTime()->MeasureProcessCPUTime();
+
+// kernel/attention/gemm_reference: the GEMMs of unfused, unmasked attention on the same
+// shapes, s = q k^T (B H, T, T) and o = s v (B H, T, D), through genai::matmul on the
+// batched tensors: the GEMM rate at attention's own sizes, the yardstick of the
+// "within 1.5x of the GEMM time for the same FLOPs" target (compare.py).
+void BM_attention_gemm_reference(benchmark::State& state) {
+  manual_seed(0);
+  Tensor q = randn({kAttB, kAttH, kAttT, kAttD}), k = randn({kAttB, kAttH, kAttT, kAttD}),
+         v = randn({kAttB, kAttH, kAttT, kAttD});
+  Tensor kt = k.transpose(-2, -1);
+  for (auto _ : state) {
+    Tensor sc = matmul(q, kt);
+    benchmark::DoNotOptimize(matmul(sc, v).raw_data());
+  }
+  rate(state, "FLOP/s", 2.0 * 2.0 * kAttD * kAttT * kAttT * kAttB * kAttH);
+}
+BENCHMARK(BM_attention_gemm_reference)->Name("kernel/attention/gemm_reference")->Unit(benchmark::kMillisecond)
     ->UseRealTime()->MeasureProcessCPUTime();
 
 // ---- norms and softmax (4096 x 1024) ------------------------------------------------------

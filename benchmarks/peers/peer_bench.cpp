@@ -21,7 +21,8 @@
 // OpenMP) and Eigen (setNbThreads). Run one library per process
 // (--benchmark_filter=peer/openblas ...), as compare.py does, so that idle
 // OpenBLAS threads and OpenMP threads do not spin against each other.
-// Unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when timing OpenBLAS.
+// Unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when timing OpenBLAS. As in
+// genai_bench, every benchmark reports wall time and the process's CPU time.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -198,7 +199,7 @@ template <class F>
 void register_gemm(const std::string& name, F fn) {
   auto* b = benchmark::RegisterBenchmark(name.c_str(), fn);
   for (int n : {128, 256, 512, 1024, 2048}) b->Arg(n);
-  b->Unit(benchmark::kMicrosecond)->UseRealTime();
+  b->Unit(benchmark::kMicrosecond)->UseRealTime()->MeasureProcessCPUTime();
 }
 
 }  // namespace
@@ -234,7 +235,8 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark((std::string("peer/onednn/conv2d_3x3/") + conv_names[w]).c_str(),
                                  [w](benchmark::State& s) { BM_onednn_conv(s, w); })
         ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
+        ->UseRealTime()
+        ->MeasureProcessCPUTime();
 #endif
   benchmark::AddCustomContext("peer_threads", std::to_string(nt));
   benchmark::Initialize(&argc, argv);

@@ -13,7 +13,7 @@ using namespace genai;
 using Catch::Matchers::Contains;
 
 namespace {
-std::vector<double> vec(const Tensor& t) { return t.to_vector<double>(); }
+std::vector<double> vec_engine(const Tensor& t) { return t.to_vector<double>(); }
 }  // namespace
 
 TEST_CASE("backward accumulates into leaf gradients") {
@@ -30,11 +30,11 @@ TEST_CASE("backward accumulates across calls in float64; set_grad resets") {
   Tensor x = tensor({0.5, -1.0, 2.0}, kFloat64).requires_grad_();
   (x * x).sum().backward();
   Tensor g1 = x.grad();
-  std::vector<double> first = vec(g1);
+  std::vector<double> first = vec_engine(g1);
   CHECK(first == std::vector<double>{1.0, -2.0, 4.0});
   (x.exp()).sum().backward();
-  std::vector<double> acc = vec(x.grad());
-  for (size_t i = 0; i < 3; ++i) CHECK(acc[i] == Approx(first[i] + std::exp(vec(x)[i])).epsilon(1e-15));
+  std::vector<double> acc = vec_engine(x.grad());
+  for (size_t i = 0; i < 3; ++i) CHECK(acc[i] == Approx(first[i] + std::exp(vec_engine(x)[i])).epsilon(1e-15));
   CHECK(x.grad().shape() == x.shape());
   CHECK(x.grad().dtype() == kFloat64);
   // the gradient never requires grad after a plain backward
@@ -43,7 +43,7 @@ TEST_CASE("backward accumulates across calls in float64; set_grad resets") {
   x.set_grad(Tensor());
   CHECK_FALSE(x.grad().defined());
   (x * 2.0).sum().backward();
-  CHECK(vec(x.grad()) == std::vector<double>{2, 2, 2});
+  CHECK(vec_engine(x.grad()) == std::vector<double>{2, 2, 2});
 }
 
 TEST_CASE("gradients of shared subexpressions add up") {
@@ -51,7 +51,7 @@ TEST_CASE("gradients of shared subexpressions add up") {
     Tensor x = tensor({0.5, -1.5, 2.0}, kFloat64).requires_grad_();
     Tensor y = (x * x * x + x * 4.0 - x / x).sum();  // d/dx = 3 x^2 + 4 (x/x contributes 1/x - x/x^2 = 0)
     y.backward();
-    std::vector<double> xv = vec(x), g = vec(x.grad());
+    std::vector<double> xv = vec_engine(x), g = vec_engine(x.grad());
     for (size_t i = 0; i < 3; ++i) CHECK(g[i] == Approx(3 * xv[i] * xv[i] + 4).epsilon(1e-14));
   }
   SECTION("x added to itself 10 times") {
@@ -64,7 +64,7 @@ TEST_CASE("gradients of shared subexpressions add up") {
   SECTION("the same tensor on both sides of one op") {
     Tensor x = tensor({3.0, -2.0}, kFloat64).requires_grad_();
     mul(x, x).sum().backward();
-    CHECK(vec(x.grad()) == std::vector<double>{6, -4});
+    CHECK(vec_engine(x.grad()) == std::vector<double>{6, -4});
   }
   SECTION("diamond: a -> (exp, sin) -> product") {
     Tensor x = tensor({0.3, -0.7, 1.1}, kFloat64).requires_grad_();
@@ -73,7 +73,7 @@ TEST_CASE("gradients of shared subexpressions add up") {
     Tensor c = a.sin();
     (b * c).sum().backward();
     // d/dx e^{2x} sin 2x = 2 e^{2x} (sin 2x + cos 2x)
-    std::vector<double> xv = vec(x), g = vec(x.grad());
+    std::vector<double> xv = vec_engine(x), g = vec_engine(x.grad());
     for (size_t i = 0; i < 3; ++i)
       CHECK(g[i] == Approx(2 * std::exp(2 * xv[i]) * (std::sin(2 * xv[i]) + std::cos(2 * xv[i]))).epsilon(1e-13));
   }
@@ -82,7 +82,7 @@ TEST_CASE("gradients of shared subexpressions add up") {
     Tensor x = tensor({0.5, 1.5, -2.0}, kFloat64).requires_grad_();
     Tensor h1 = x * x, h2 = h1 + x, h3 = h1 * h2;
     (h3 + h2).sum().backward();
-    std::vector<double> xv = vec(x), g = vec(x.grad());
+    std::vector<double> xv = vec_engine(x), g = vec_engine(x.grad());
     for (size_t i = 0; i < 3; ++i) {
       double v = xv[i], a = v * v, b = a + v;
       CHECK(g[i] == Approx(b * 2 * v + a * (2 * v + 1) + 2 * v + 1).epsilon(1e-14));
@@ -92,8 +92,8 @@ TEST_CASE("gradients of shared subexpressions add up") {
     Tensor r = tensor({1, 2, 3}, kFloat64).requires_grad_();
     Tensor m = tensor({1, 2, 3, 4, 5, 6}, {2, 3}, kFloat64).requires_grad_();
     ((m + r) * m).sum().backward();  // d/dr = sum_rows(m), d/dm = 2m + r
-    CHECK(vec(r.grad()) == std::vector<double>{5, 7, 9});
-    CHECK(vec(m.grad()) == std::vector<double>{3, 6, 9, 9, 12, 15});
+    CHECK(vec_engine(r.grad()) == std::vector<double>{5, 7, 9});
+    CHECK(vec_engine(m.grad()) == std::vector<double>{3, 6, 9, 9, 12, 15});
   }
 }
 
@@ -103,7 +103,7 @@ TEST_CASE("several roots: autograd::backward({a, b})") {
     Tensor a = (x * x).sum();
     Tensor b = (x * 3.0).sum();
     autograd::backward({a, b});
-    CHECK(vec(x.grad()) == std::vector<double>{5, -1, 4});
+    CHECK(vec_engine(x.grad()) == std::vector<double>{5, -1, 4});
   }
   SECTION("non-scalar roots with their own gradients, and an undefined entry for a scalar root") {
     Tensor x = tensor({1.0, 2.0}, kFloat64).requires_grad_();
@@ -111,22 +111,22 @@ TEST_CASE("several roots: autograd::backward({a, b})") {
     Tensor u = x * w;          // (2)
     Tensor v = (x * x).sum();  // ()
     autograd::backward({u, v}, {tensor({10.0, 100.0}, kFloat64), Tensor()});
-    CHECK(vec(x.grad()) == std::vector<double>{10 * 3 + 2 * 1, 100 * -1 + 2 * 2});
-    CHECK(vec(w.grad()) == std::vector<double>{10 * 1, 100 * 2});
+    CHECK(vec_engine(x.grad()) == std::vector<double>{10 * 3 + 2 * 1, 100 * -1 + 2 * 2});
+    CHECK(vec_engine(w.grad()) == std::vector<double>{10 * 1, 100 * 2});
   }
   SECTION("one root is an ancestor of the other") {
     Tensor x = tensor({0.1, 0.2}, kFloat64).requires_grad_();
     Tensor r1 = x.exp();
     Tensor r2 = (r1 * 2.0).sum();
     autograd::backward({r1, r2}, {ones({2}, kFloat64), Tensor()});
-    std::vector<double> xv = vec(x), g = vec(x.grad());
+    std::vector<double> xv = vec_engine(x), g = vec_engine(x.grad());
     for (size_t i = 0; i < 2; ++i) CHECK(g[i] == Approx(3 * std::exp(xv[i])).epsilon(1e-15));
   }
   SECTION("the same root twice counts twice") {
     Tensor x = tensor({2.0}, kFloat64).requires_grad_();
     Tensor y = (x * x).sum();
     autograd::backward({y, y});
-    CHECK(vec(x.grad()) == std::vector<double>{8});
+    CHECK(vec_engine(x.grad()) == std::vector<double>{8});
   }
   SECTION("wrong number of gradients") {
     Tensor x = tensor({2.0}, kFloat64).requires_grad_();
@@ -140,9 +140,9 @@ TEST_CASE("non-scalar backward with an explicit gradient") {
   Tensor y = x * x;  // (2, 3)
   Tensor g = tensor({1, 0, -1, 0.5, 2, 0}, {2, 3}, kFloat64);
   y.backward(g);
-  CHECK(vec(x.grad()) == std::vector<double>{2, 0, -6, 4, 20, 0});
+  CHECK(vec_engine(x.grad()) == std::vector<double>{2, 0, -6, 4, 20, 0});
   // the user's gradient tensor is read, never written
-  CHECK(vec(g) == std::vector<double>{1, 0, -1, 0.5, 2, 0});
+  CHECK(vec_engine(g) == std::vector<double>{1, 0, -1, 0.5, 2, 0});
 
   SECTION("a gradient of the wrong shape names both shapes") {
     Tensor z = x * 2.0;
@@ -152,7 +152,7 @@ TEST_CASE("non-scalar backward with an explicit gradient") {
     Tensor x2 = tensor({1.0, 2.0}, kFloat64).requires_grad_();
     (x2 * 3.0).backward(tensor({1.0, 1.0}));
     CHECK(x2.grad().dtype() == kFloat64);
-    CHECK(vec(x2.grad()) == std::vector<double>{3, 3});
+    CHECK(vec_engine(x2.grad()) == std::vector<double>{3, 3});
   }
 }
 
@@ -161,10 +161,10 @@ TEST_CASE("a leaf used as the root") {
     Tensor x = tensor({1, 2, 3}, kFloat64).requires_grad_();
     Tensor g = tensor({0.5, -1, 2}, kFloat64);
     x.backward(g);
-    CHECK(vec(x.grad()) == std::vector<double>{0.5, -1, 2});
+    CHECK(vec_engine(x.grad()) == std::vector<double>{0.5, -1, 2});
     x.backward(g);
-    CHECK(vec(x.grad()) == std::vector<double>{1, -2, 4});
-    CHECK(vec(g) == std::vector<double>{0.5, -1, 2});
+    CHECK(vec_engine(x.grad()) == std::vector<double>{1, -2, 4});
+    CHECK(vec_engine(g) == std::vector<double>{0.5, -1, 2});
   }
   SECTION("scalar leaf without a gradient") {
     Tensor s = scalar_tensor(3.0, kFloat64).requires_grad_();
@@ -175,7 +175,7 @@ TEST_CASE("a leaf used as the root") {
   SECTION("a leaf root next to a non-leaf root") {
     Tensor x = tensor({1, 2}, kFloat64).requires_grad_();
     autograd::backward({x, (x * x).sum()}, {ones({2}, kFloat64), Tensor()});
-    CHECK(vec(x.grad()) == std::vector<double>{3, 5});
+    CHECK(vec_engine(x.grad()) == std::vector<double>{3, 5});
   }
 }
 
@@ -187,7 +187,7 @@ TEST_CASE("retain_graph") {
     CHECK_THROWS_AS(y.backward(), Error);
     CHECK_THROWS_WITH(y.backward(), Contains("backward through the graph a second time") && Contains("'mul'"));
     // the failed attempts did not change the gradient
-    CHECK(vec(x.grad()) == std::vector<double>{2, 4});
+    CHECK(vec_engine(x.grad()) == std::vector<double>{2, 4});
   }
   SECTION("the error names the op that saved the freed tensor (exp saves its output)") {
     Tensor x = tensor({0.0}, kFloat64).requires_grad_();
@@ -200,15 +200,15 @@ TEST_CASE("retain_graph") {
     Tensor w = tensor({2.0, 0.5}, kFloat64).requires_grad_();
     Tensor y = (x * w).exp().sum();
     y.backward(Tensor(), /*retain_graph=*/true);
-    std::vector<double> gx1 = vec(x.grad()), gw1 = vec(w.grad());
+    std::vector<double> gx1 = vec_engine(x.grad()), gw1 = vec_engine(w.grad());
     y.backward(Tensor(), /*retain_graph=*/true);
-    std::vector<double> gx2 = vec(x.grad()), gw2 = vec(w.grad());
+    std::vector<double> gx2 = vec_engine(x.grad()), gw2 = vec_engine(w.grad());
     for (size_t i = 0; i < 2; ++i) {
       CHECK(gx2[i] == Approx(2 * gx1[i]).epsilon(1e-15));
       CHECK(gw2[i] == Approx(2 * gw1[i]).epsilon(1e-15));
     }
     y.backward();  // a third one, without retain: still fine, frees the graph
-    CHECK(vec(x.grad())[0] == Approx(3 * gx1[0]).epsilon(1e-15));
+    CHECK(vec_engine(x.grad())[0] == Approx(3 * gx1[0]).epsilon(1e-15));
     CHECK_THROWS_WITH(y.backward(), Contains("backward through the graph a second time"));
   }
   SECTION("a graph without saved tensors can be walked again, as in PyTorch") {
@@ -216,7 +216,7 @@ TEST_CASE("retain_graph") {
     Tensor y = (x + 1.0).sum();
     y.backward();
     y.backward();
-    CHECK(vec(x.grad()) == std::vector<double>{2, 2});
+    CHECK(vec_engine(x.grad()) == std::vector<double>{2, 2});
   }
   SECTION("part of a freed graph reused in a new expression raises too") {
     Tensor x = tensor({1.0, 2.0}, kFloat64).requires_grad_();
@@ -280,7 +280,7 @@ TEST_CASE("grad mode guards nest and restore") {
       }
       CHECK(autograd::is_grad_enabled());
       z.sum().backward();  // backward inside an enabled scope nested in a disabled one
-      CHECK(vec(x.grad()) == std::vector<double>{2, 2});
+      CHECK(vec_engine(x.grad()) == std::vector<double>{2, 2});
     }
     CHECK_FALSE(autograd::is_grad_enabled());
     {
@@ -322,7 +322,7 @@ TEST_CASE("grad mode guards nest and restore") {
     Tensor y = (x * x).sum();
     NoGradGuard ng;
     y.backward();
-    CHECK(vec(x.grad()) == std::vector<double>{2, 4});
+    CHECK(vec_engine(x.grad()) == std::vector<double>{2, 4});
     CHECK_FALSE(autograd::is_grad_enabled());
   }
   SECTION("backward itself runs with grad mode off and restores it") {
@@ -342,23 +342,23 @@ TEST_CASE("detach cuts the graph and shares storage") {
   CHECK(d.grad_fn() == nullptr);
   CHECK(d.is_alias_of(y));
   CHECK(d.raw_data() == y.raw_data());
-  CHECK(vec(d) == vec(y));
+  CHECK(vec_engine(d) == vec_engine(y));
   CHECK(y.requires_grad());  // the original is untouched
 
   SECTION("gradients do not flow through the detached tensor") {
     (d * x).sum().backward();
-    CHECK(vec(x.grad()) == std::vector<double>{2, 4, 6});  // d is a constant: d/dx (d x) = d
+    CHECK(vec_engine(x.grad()) == std::vector<double>{2, 4, 6});  // d is a constant: d/dx (d x) = d
   }
   SECTION("writes through the detached tensor are seen by the original (shared storage) and bump its version") {
     uint32_t v = y.version();
     d.add_(1.0);
-    CHECK(vec(y) == std::vector<double>{3, 5, 7});
+    CHECK(vec_engine(y) == std::vector<double>{3, 5, 7});
     CHECK(y.version() == v + 1);
   }
   SECTION("a detached view stays a view of the same memory") {
     Tensor row = x.detach().narrow(0, 1, 2);
     CHECK(row.is_alias_of(x));
-    CHECK(vec(row) == std::vector<double>{2, 3});
+    CHECK(vec_engine(row) == std::vector<double>{2, 3});
   }
   SECTION("detach_ cuts a non-leaf in place") {
     Tensor z = x * 3.0;
@@ -367,9 +367,9 @@ TEST_CASE("detach cuts the graph and shares storage") {
     CHECK(z.is_leaf());
     CHECK_FALSE(z.requires_grad());
     CHECK(z.grad_fn() == nullptr);
-    CHECK(vec(z) == std::vector<double>{3, 6, 9});
+    CHECK(vec_engine(z) == std::vector<double>{3, 6, 9});
     (z * x).sum().backward();
-    CHECK(vec(x.grad()) == std::vector<double>{3, 6, 9});
+    CHECK(vec_engine(x.grad()) == std::vector<double>{3, 6, 9});
   }
   SECTION("detach_ on a leaf that requires grad turns the flag off") {
     Tensor l = tensor({1.0}, kFloat64).requires_grad_();
@@ -423,10 +423,10 @@ TEST_CASE("a 100,000-op chain is destroyed without backward and without recursio
     Tensor y = x;
     for (int i = 0; i < 100000; ++i) y = y * 1.0;
     TensorList g = autograd::grad({y.sum()}, {x});
-    CHECK(vec(g[0]) == std::vector<double>{1, 1});
+    CHECK(vec_engine(g[0]) == std::vector<double>{1, 1});
     y = Tensor();
   }
   // the leaf is still usable afterwards
   (x * 2.0).sum().backward();
-  CHECK(vec(x.grad()) == std::vector<double>{2, 2});
+  CHECK(vec_engine(x.grad()) == std::vector<double>{2, 2});
 }

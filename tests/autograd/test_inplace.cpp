@@ -18,7 +18,7 @@ using namespace genai;
 using Catch::Matchers::Contains;
 
 namespace {
-std::vector<double> vec(const Tensor& t) { return t.to_vector<double>(); }
+std::vector<double> vec_inplace(const Tensor& t) { return t.to_vector<double>(); }
 }  // namespace
 
 TEST_CASE("every in-place op bumps the version counter, shared with views") {
@@ -43,7 +43,7 @@ TEST_CASE("every in-place op bumps the version counter, shared with views") {
   t -= 0.5;
   t /= 0.5;
   CHECK(t.version() == v + 11);
-  CHECK(vec(t) == std::vector<double>(6, 1.0));
+  CHECK(vec_inplace(t) == std::vector<double>(6, 1.0));
 
   Tensor row = t.select(0, 1);  // a view shares the counter
   uint32_t vr = row.version();
@@ -51,7 +51,7 @@ TEST_CASE("every in-place op bumps the version counter, shared with views") {
   row.add_(1.0);
   CHECK(t.version() == vr + 1);
   CHECK(row.version() == vr + 1);
-  CHECK(vec(t) == std::vector<double>{1, 1, 1, 2, 2, 2});
+  CHECK(vec_inplace(t) == std::vector<double>{1, 1, 1, 2, 2, 2});
 
   // an out-of-place op does not bump
   uint32_t before = t.version();
@@ -142,7 +142,7 @@ TEST_CASE("modifying a saved tensor in place, then backward, raises and names th
     Tensor y = (x * a + b).sum();  // add saves nothing
     b.mul_(10.0);
     y.backward();
-    CHECK(vec(x.grad()) == std::vector<double>{3, 4});
+    CHECK(vec_inplace(x.grad()) == std::vector<double>{3, 4});
   }
 }
 
@@ -156,7 +156,7 @@ TEST_CASE("in-place on a leaf that requires grad is refused while grad mode is o
   CHECK_THROWS_WITH(x.copy_(zeros({2}, kFloat64)), Contains("copy_") && Contains("leaf tensor that requires grad"));
   CHECK_THROWS_WITH(x.fill_(0.0), Contains("fill_") && Contains("leaf tensor that requires grad"));
   CHECK_THROWS_WITH(x.zero_(), Contains("leaf tensor that requires grad"));
-  CHECK(vec(x) == std::vector<double>{1, 2});  // nothing was written
+  CHECK(vec_inplace(x) == std::vector<double>{1, 2});  // nothing was written
   CHECK(x.is_leaf());
 
   SECTION("allowed under NoGradGuard: writes through, stays a leaf that requires grad") {
@@ -166,19 +166,19 @@ TEST_CASE("in-place on a leaf that requires grad is refused while grad mode is o
       x.mul_(3.0);
       x.add_(ones({2}, kFloat64), 2.0);
     }
-    CHECK(vec(x) == std::vector<double>{5, 8});
-    CHECK(vec(alias) == std::vector<double>{5, 8});
+    CHECK(vec_inplace(x) == std::vector<double>{5, 8});
+    CHECK(vec_inplace(alias) == std::vector<double>{5, 8});
     CHECK(x.is_leaf());
     CHECK(x.requires_grad());
     (x * x).sum().backward();
-    CHECK(vec(x.grad()) == std::vector<double>{10, 16});
+    CHECK(vec_inplace(x.grad()) == std::vector<double>{10, 16});
   }
 }
 
 TEST_CASE("recorded in-place ops on non-leaves give correct gradients") {
   Tensor x = tensor({1.0, -2.0, 0.5}, kFloat64).requires_grad_();
   Tensor z = tensor({3.0, 0.25, -1.0}, kFloat64).requires_grad_();
-  std::vector<double> xv = vec(x), zv = vec(z);
+  std::vector<double> xv = vec_inplace(x), zv = vec_inplace(z);
 
   SECTION("y = x * 2; y += z") {
     Tensor y = x * 2.0;
@@ -186,16 +186,16 @@ TEST_CASE("recorded in-place ops on non-leaves give correct gradients") {
     REQUIRE(y.grad_fn() != nullptr);
     CHECK_FALSE(y.is_leaf());
     y.sum().backward();
-    CHECK(vec(x.grad()) == std::vector<double>{2, 2, 2});
-    CHECK(vec(z.grad()) == std::vector<double>{1, 1, 1});
+    CHECK(vec_inplace(x.grad()) == std::vector<double>{2, 2, 2});
+    CHECK(vec_inplace(z.grad()) == std::vector<double>{1, 1, 1});
   }
   SECTION("y = x * 2; y *= z (mul_ needs the old y)") {
     Tensor y = x * 2.0;
     y *= z;
     y.sum().backward();
     for (size_t i = 0; i < 3; ++i) {
-      CHECK(vec(x.grad())[i] == Approx(2 * zv[i]));
-      CHECK(vec(z.grad())[i] == Approx(2 * xv[i]));  // the old y, not y * z
+      CHECK(vec_inplace(x.grad())[i] == Approx(2 * zv[i]));
+      CHECK(vec_inplace(z.grad())[i] == Approx(2 * xv[i]));  // the old y, not y * z
     }
   }
   SECTION("y = x.exp(); y /= z; y -= x; y.mul_(3)") {
@@ -205,8 +205,8 @@ TEST_CASE("recorded in-place ops on non-leaves give correct gradients") {
     y.mul_(3.0);
     y.sum().backward();  // y = 3 (e^x / z - x)
     for (size_t i = 0; i < 3; ++i) {
-      CHECK(vec(x.grad())[i] == Approx(3 * (std::exp(xv[i]) / zv[i] - 1)).epsilon(1e-14));
-      CHECK(vec(z.grad())[i] == Approx(-3 * std::exp(xv[i]) / (zv[i] * zv[i])).epsilon(1e-14));
+      CHECK(vec_inplace(x.grad())[i] == Approx(3 * (std::exp(xv[i]) / zv[i] - 1)).epsilon(1e-14));
+      CHECK(vec_inplace(z.grad())[i] == Approx(-3 * std::exp(xv[i]) / (zv[i] * zv[i])).epsilon(1e-14));
     }
   }
   SECTION("add_ with alpha") {
@@ -215,8 +215,8 @@ TEST_CASE("recorded in-place ops on non-leaves give correct gradients") {
     (y * y).sum().backward();  // y = x - 2.5 z
     for (size_t i = 0; i < 3; ++i) {
       double yi = xv[i] - 2.5 * zv[i];
-      CHECK(vec(x.grad())[i] == Approx(2 * yi).epsilon(1e-14));
-      CHECK(vec(z.grad())[i] == Approx(-5 * yi).epsilon(1e-14));
+      CHECK(vec_inplace(x.grad())[i] == Approx(2 * yi).epsilon(1e-14));
+      CHECK(vec_inplace(z.grad())[i] == Approx(-5 * yi).epsilon(1e-14));
     }
   }
   SECTION("a tensor that does not require grad becomes part of the graph: a += x") {
@@ -224,15 +224,15 @@ TEST_CASE("recorded in-place ops on non-leaves give correct gradients") {
     a += x * x;
     CHECK(a.requires_grad());
     a.sum().backward();
-    for (size_t i = 0; i < 3; ++i) CHECK(vec(x.grad())[i] == Approx(2 * xv[i]));
+    for (size_t i = 0; i < 3; ++i) CHECK(vec_inplace(x.grad())[i] == Approx(2 * xv[i]));
   }
   SECTION("copy_ from a tensor that requires grad") {
     Tensor y = x * 2.0;
     y.copy_(z * z);
     (y * 3.0).sum().backward();
-    for (size_t i = 0; i < 3; ++i) CHECK(vec(z.grad())[i] == Approx(6 * zv[i]));
+    for (size_t i = 0; i < 3; ++i) CHECK(vec_inplace(z.grad())[i] == Approx(6 * zv[i]));
     // x no longer contributes: its gradient is undefined (PyTorch: zeros)
-    if (x.grad().defined()) CHECK(vec(x.grad()) == std::vector<double>(3, 0.0));
+    if (x.grad().defined()) CHECK(vec_inplace(x.grad()) == std::vector<double>(3, 0.0));
   }
   SECTION("a tensor saved before the in-place update keeps its old value (documented difference)") {
     // PyTorch raises "modified by an inplace operation" here; genai's recorded
@@ -241,9 +241,9 @@ TEST_CASE("recorded in-place ops on non-leaves give correct gradients") {
     Tensor w = y * y;
     y += 1.0;
     (w.sum() + y.sum()).backward();
-    for (size_t i = 0; i < 3; ++i) CHECK(vec(x.grad())[i] == Approx(8 * xv[i] + 2).epsilon(1e-14));
-    CHECK(vec(y) == std::vector<double>{2 * xv[0] + 1, 2 * xv[1] + 1, 2 * xv[2] + 1});
-    CHECK(vec(w) == std::vector<double>{4 * xv[0] * xv[0], 4 * xv[1] * xv[1], 4 * xv[2] * xv[2]});
+    for (size_t i = 0; i < 3; ++i) CHECK(vec_inplace(x.grad())[i] == Approx(8 * xv[i] + 2).epsilon(1e-14));
+    CHECK(vec_inplace(y) == std::vector<double>{2 * xv[0] + 1, 2 * xv[1] + 1, 2 * xv[2] + 1});
+    CHECK(vec_inplace(w) == std::vector<double>{4 * xv[0] * xv[0], 4 * xv[1] * xv[1], 4 * xv[2] * xv[2]});
   }
   SECTION("an output saved by sigmoid, then updated in place under autograd") {
     Tensor s = x.sigmoid();
@@ -251,14 +251,14 @@ TEST_CASE("recorded in-place ops on non-leaves give correct gradients") {
     s.sum().backward();
     for (size_t i = 0; i < 3; ++i) {
       double si = 1 / (1 + std::exp(-xv[i]));
-      CHECK(vec(x.grad())[i] == Approx(2 * si * (1 - si)).epsilon(1e-14));
+      CHECK(vec_inplace(x.grad())[i] == Approx(2 * si * (1 - si)).epsilon(1e-14));
     }
   }
   SECTION("a handle copy sees the update (handles share the tensor, as Python references)") {
     Tensor y = x * 2.0;
     Tensor same = y;
     y += z;
-    CHECK(vec(same) == vec(y));
+    CHECK(vec_inplace(same) == vec_inplace(y));
     CHECK(same.grad_fn() == y.grad_fn());
   }
   SECTION("the same update under NoGradGuard is not recorded") {
@@ -268,7 +268,7 @@ TEST_CASE("recorded in-place ops on non-leaves give correct gradients") {
       y += z;
     }
     y.sum().backward();
-    CHECK(vec(x.grad()) == std::vector<double>{2, 2, 2});
+    CHECK(vec_inplace(x.grad()) == std::vector<double>{2, 2, 2});
     CHECK_FALSE(z.grad().defined());
   }
 }
@@ -295,15 +295,15 @@ TEST_CASE("in-place ops on views of tensors that require grad are refused") {
   }
   SECTION("nothing was written by the refused ops, and the graph still works") {
     CHECK_THROWS(y.narrow(0, 1, 1).add_(100.0));
-    CHECK(vec(y) == std::vector<double>{2, 4, 6, 8});
+    CHECK(vec_inplace(y) == std::vector<double>{2, 4, 6, 8});
     y.sum().backward();
-    CHECK(vec(x.grad()) == std::vector<double>{2, 2, 2, 2});
+    CHECK(vec_inplace(x.grad()) == std::vector<double>{2, 2, 2, 2});
   }
   SECTION("allowed under NoGradGuard: writes through to the base") {
     {
       NoGradGuard ng;
       y.narrow(0, 1, 1).fill_(0.0);
     }
-    CHECK(vec(y) == std::vector<double>{2, 4, 0, 0});
+    CHECK(vec_inplace(y) == std::vector<double>{2, 4, 0, 0});
   }
 }

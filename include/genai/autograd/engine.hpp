@@ -3,8 +3,11 @@
 //
 // The engine walks the graph once, iteratively (no recursion: a 100,000-op
 // chain is fine): it counts each node's incoming edges from the roots, then runs
-// nodes in dependency order (Kahn's algorithm), summing gradients that meet at a
-// node before calling it. Leaves accumulate into .grad(). Without retain_graph,
+// nodes in dependency order (Kahn's algorithm; among the ready nodes the most
+// recently created first, as PyTorch), summing gradients that meet at a node
+// before calling it. Per-pass state lives in flat arrays indexed by a slot the
+// pass writes into each node (no hash maps: the engine costs a few allocations
+// per pass, not per node). Leaves accumulate into .grad(). Without retain_graph,
 // each node frees its saved tensors after it ran. With create_graph, the backward
 // formulas run with grad mode on, so the gradients have a graph of their own.
 //
@@ -13,8 +16,8 @@
 #pragma once
 
 #include <algorithm>
-#include <unordered_map>
-#include <unordered_set>
+#include <atomic>
+#include <iterator>
 
 #include "genai/autograd/function.hpp"
 #include "genai/autograd/grad_mode.hpp"
@@ -39,13 +42,51 @@ inline bool exclusively_owned(const Tensor& t) {
          t.storage()->nbytes() == static_cast<size_t>(t.numel()) * t.element_size();
 }
 
+/// A unique id per backward pass (Node::engine_task_ records the last one that reached a node).
+inline uint64_t next_task_id() {
+  static std::atomic<uint64_t> id{0};
+  return id.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+/// The nodes one backward pass reaches, each with a slot (Node::engine_slot_)
+/// into flat arrays: no hash map, and one allocation per array, not per node.
+/// When the pass ends (or throws) every node gets back the task and slot it had
+/// before, so a backward nested inside a node's backward leaves the outer pass intact.
 struct GraphTask {
-  std::unordered_map<Node*, int> deps;
-  std::unordered_map<Node*, TensorList> buffers;
-  std::unordered_map<Node*, bool> needed;  // only for grad(): reaches a requested input
-  bool keep_graph = false;
-  bool create_graph = false;
-  bool accumulate_leaves = true;
+  uint64_t id = next_task_id();
+  std::vector<Node*> nodes;                             // slot -> node, in discovery order
+  std::vector<std::pair<uint64_t, uint32_t>> previous;  // slot -> the node's earlier (task, slot)
+  std::vector<int> deps;                                // slot -> edges from nodes that have not run yet
+  std::vector<size_t> grad_off;                         // slot -> its output gradients' offset in grads
+  std::vector<Tensor> grads;                            // every node's output gradients, flat
+  std::vector<char> needed;                             // grad() only: slot -> leads to a requested input
+  std::vector<char> captures;                           // grad() only: slot -> some requested input is here
+
+  GraphTask() = default;
+  GraphTask(const GraphTask&) = delete;
+  GraphTask& operator=(const GraphTask&) = delete;
+  ~GraphTask() {
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      nodes[i]->engine_task_ = previous[i].first;
+      nodes[i]->engine_slot_ = previous[i].second;
+    }
+  }
+  bool has(const Node* n) const { return n->engine_task_ == id; }
+  /// Adds n (once); true when it is new.
+  bool discover(Node* n) {
+    if (has(n)) return false;
+    previous.push_back({n->engine_task_, n->engine_slot_});
+    n->engine_task_ = id;
+    n->engine_slot_ = static_cast<uint32_t>(nodes.size());
+    nodes.push_back(n);
+    deps.push_back(0);
+    return true;
+  }
+  uint32_t slot(const Node* n) const {
+    GENAI_ASSERT(has(n));
+    return n->engine_slot_;
+  }
+  Tensor& grad_slot(const Node* n, uint32_t input_nr) { return grads[grad_off[slot(n)] + input_nr]; }
 };
 
 }  // namespace detail
@@ -81,75 +122,77 @@ namespace detail {
 /// returned instead of accumulated into leaves.
 inline TensorList run_backward(const TensorList& roots, const TensorList& root_grads, bool keep_graph,
                                bool create_graph, const std::vector<Edge>& capture, bool allow_unused) {
-  GraphTask task;
-  task.keep_graph = keep_graph;
-  task.create_graph = create_graph;
-  task.accumulate_leaves = capture.empty();
-
-  std::vector<std::shared_ptr<Node>> root_nodes;
   std::vector<std::pair<Edge, Tensor>> root_inputs;
+  root_inputs.reserve(roots.size());
   for (size_t i = 0; i < roots.size(); ++i) {
     const Tensor& r = roots[i];
     GENAI_CHECK(r.defined(), "backward: output ", i, " is an undefined tensor");
     GENAI_CHECK(r.requires_grad(), "backward: element ", i, " of the outputs (shape ", shape_str(r.shape()),
                 ") does not require grad and has no grad_fn; hint: call requires_grad_() on the inputs before the "
                 "forward pass, and make sure it does not run under NoGradGuard");
-    Edge e = gradient_edge(r);
-    root_inputs.push_back({e, root_grads[i]});
+    root_inputs.push_back({gradient_edge(r), root_grads[i]});
   }
+  // the roots' nodes own (through their edges) every node reached below; declared
+  // before the task, so that they outlive its destructor
+  std::vector<std::shared_ptr<Node>> keep;
+  keep.reserve(root_inputs.size());
+  for (auto& ri : root_inputs) keep.push_back(ri.first.fn);
+
+  GraphTask task;
 
   // 1. discover the graph and count dependencies (iterative DFS)
   std::vector<Node*> stack;
-  std::unordered_set<Node*> seen;
-  std::vector<Node*> order;  // discovery order
-  for (auto& ri : root_inputs) {
-    Node* n = ri.first.fn.get();
-    if (seen.insert(n).second) {
-      stack.push_back(n);
-      task.deps[n];  // ensure an entry
-    }
-  }
+  for (auto& ri : root_inputs)
+    if (task.discover(ri.first.fn.get())) stack.push_back(ri.first.fn.get());
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
-    order.push_back(n);
     for (const Edge& e : n->next_edges()) {
       if (!e.valid()) continue;
       Node* c = e.fn.get();
-      task.deps[c] += 1;
-      if (seen.insert(c).second) stack.push_back(c);
+      if (task.discover(c)) stack.push_back(c);
+      task.deps[task.slot(c)] += 1;
     }
   }
+  const size_t nn = task.nodes.size();
+  task.grad_off.resize(nn);
+  size_t total = 0;
+  for (size_t i = 0; i < nn; ++i) {
+    task.grad_off[i] = total;
+    total += task.nodes[i]->num_outputs();
+  }
+  task.grads.resize(total);
 
-  // 2. for autograd::grad: which nodes lead to a requested input
-  std::unordered_map<Node*, std::vector<std::pair<uint32_t, size_t>>> capture_at;  // node -> (slot, result index)
-  for (size_t i = 0; i < capture.size(); ++i)
-    if (capture[i].valid()) capture_at[capture[i].fn.get()].push_back({capture[i].input_nr, i});
+  // 2. for autograd::grad: which nodes lead to a requested input (post-order DFS)
   if (!capture.empty()) {
-    // reverse discovery order visits children before parents only in a DAG
-    // topological sense if we compute by fixed point; do a post-order instead
-    std::unordered_map<Node*, int> state;  // 0 new, 1 open, 2 done
+    task.needed.assign(nn, 0);
+    task.captures.assign(nn, 0);
+    for (const Edge& c : capture)
+      if (c.valid() && task.has(c.fn.get())) task.captures[task.slot(c.fn.get())] = 1;
+    std::vector<char> state(nn, 0);  // 0 new, 1 open, 2 done
+    std::vector<std::pair<Node*, size_t>> st;
     for (auto& ri : root_inputs) {
-      std::vector<std::pair<Node*, size_t>> st{{ri.first.fn.get(), 0}};
+      st.push_back({ri.first.fn.get(), 0});
       while (!st.empty()) {
         auto& [n, i] = st.back();
-        if (i == 0 && state[n] == 2) {
+        const uint32_t sn = task.slot(n);
+        if (i == 0 && state[sn] == 2) {
           st.pop_back();
           continue;
         }
-        state[n] = 1;
+        state[sn] = 1;
         const auto& edges = n->next_edges();
         if (i < edges.size()) {
           Node* c = edges[i].fn.get();
           ++i;
-          if (c && state[c] == 0) st.push_back({c, 0});
+          if (c && state[task.slot(c)] == 0) st.push_back({c, 0});
           continue;
         }
-        bool need = capture_at.count(n) > 0;
+        bool need = task.captures[sn] != 0;
         for (const Edge& e : edges)
-          if (e.valid() && task.needed[e.fn.get()]) need = true;
-        task.needed[n] = need;
-        state[n] = 2;
+          if (e.valid() && task.needed[task.slot(e.fn.get())]) need = true;
+        task.needed[sn] = need;
+        state[sn] = 2;
         st.pop_back();
       }
     }
@@ -157,81 +200,74 @@ inline TensorList run_backward(const TensorList& roots, const TensorList& root_g
 
   // 3. seed root gradients
   for (auto& ri : root_inputs) {
-    Node* n = ri.first.fn.get();
-    auto& buf = task.buffers[n];
-    if (buf.empty()) buf.resize(n->num_outputs());
-    buf[ri.first.input_nr] = accumulate(buf[ri.first.input_nr], ri.second);
+    Tensor& slot = task.grad_slot(ri.first.fn.get(), ri.first.input_nr);
+    slot = accumulate(slot, ri.second);
   }
 
   TensorList captured(capture.size());
   std::vector<bool> got(capture.size(), false);
 
-  // 4. run nodes whose dependencies are satisfied
+  // 4. run nodes whose dependencies are satisfied, the most recently created first
+  // (as PyTorch, for memory locality): a max-heap on the sequence number
   GradModeGuard mode(create_graph);
-  std::vector<Node*> ready;
-  for (Node* n : order)
-    if (task.deps[n] == 0) ready.push_back(n);
-  // keep references alive: nodes are owned by tensors and by their parents' edges
-  std::vector<std::shared_ptr<Node>> keep;
-  for (auto& ri : root_inputs) keep.push_back(ri.first.fn);
+  std::vector<std::pair<uint64_t, uint32_t>> ready;  // (sequence_nr, slot)
+  for (uint32_t i = 0; i < nn; ++i)
+    if (task.deps[i] == 0) ready.push_back({task.nodes[i]->sequence_nr(), i});
+  std::make_heap(ready.begin(), ready.end());
 
   while (!ready.empty()) {
-    // run the most recently created node first (as PyTorch), for memory locality
-    auto it = std::max_element(ready.begin(), ready.end(),
-                               [](Node* a, Node* b) { return a->sequence_nr() < b->sequence_nr(); });
-    Node* n = *it;
-    *it = ready.back();
+    std::pop_heap(ready.begin(), ready.end());
+    const uint32_t sn = ready.back().second;
     ready.pop_back();
+    Node* n = task.nodes[sn];
+    const uint32_t no = n->num_outputs();
+    auto first = task.grads.begin() + static_cast<std::ptrdiff_t>(task.grad_off[sn]);
+    TensorList buf(std::make_move_iterator(first), std::make_move_iterator(first + no));
 
-    TensorList buf;
-    if (auto bi = task.buffers.find(n); bi != task.buffers.end()) {
-      buf = std::move(bi->second);
-      task.buffers.erase(bi);
-    }
-    if (buf.empty()) buf.resize(n->num_outputs());
+    if (!capture.empty() && task.captures[sn])
+      for (size_t i = 0; i < capture.size(); ++i)
+        if (capture[i].fn.get() == n) {
+          captured[i] = buf[capture[i].input_nr];
+          got[i] = true;
+        }
 
-    if (auto ci = capture_at.find(n); ci != capture_at.end())
-      for (auto [slot, idx] : ci->second) {
-        captured[idx] = buf[slot];
-        got[idx] = true;
-      }
-
-    bool any = std::any_of(buf.begin(), buf.end(), [](const Tensor& t) { return t.defined(); });
-    bool is_leaf_acc = dynamic_cast<AccumulateGrad*>(n) != nullptr;
-    bool run = any;
-    if (!capture.empty()) {  // grad(): only nodes with a path to a requested input
-      run = run && !is_leaf_acc;
+    bool run = std::any_of(buf.begin(), buf.end(), [](const Tensor& t) { return t.defined(); });
+    const auto& edges = n->next_edges();
+    if (run && !capture.empty()) {  // grad(): only nodes with a path to a requested input
+      run = dynamic_cast<AccumulateGrad*>(n) == nullptr;
       bool child_needed = false;
-      for (const Edge& e : n->next_edges())
-        if (e.valid() && task.needed[e.fn.get()]) child_needed = true;
+      for (const Edge& e : edges)
+        if (e.valid() && task.needed[task.slot(e.fn.get())]) child_needed = true;
       run = run && child_needed;
     }
     TensorList out;
     if (run) {
-      const auto& edges = n->next_edges();
       if (!capture.empty()) {
         std::vector<bool> mask(edges.size());
-        for (size_t i = 0; i < edges.size(); ++i) mask[i] = edges[i].valid() && task.needed[edges[i].fn.get()];
+        for (size_t i = 0; i < edges.size(); ++i)
+          mask[i] = edges[i].valid() && task.needed[task.slot(edges[i].fn.get())];
         n->set_needs_input_grad(std::move(mask));
       } else {
-        n->set_needs_input_grad({});
+        n->clear_needs_input_grad();
       }
       out = n->apply(std::move(buf));
       if (!keep_graph) n->release_saved();
       GENAI_CHECK(out.empty() || out.size() == edges.size(), "backward: op '", n->name(), "' returned ", out.size(),
                   " gradients for ", edges.size(), " inputs; this is a bug in its backward formula");
     }
-    const auto& edges = n->next_edges();
     for (size_t i = 0; i < edges.size(); ++i) {
       const Edge& e = edges[i];
       if (!e.valid()) continue;
       Node* c = e.fn.get();
       if (i < out.size() && out[i].defined()) {
-        auto& cb = task.buffers[c];
-        if (cb.empty()) cb.resize(c->num_outputs());
-        cb[e.input_nr] = accumulate(cb[e.input_nr], out[i]);
+        Tensor& slot = task.grad_slot(c, e.input_nr);
+        slot = accumulate(slot, out[i]);
       }
-      if (--task.deps[c] == 0) ready.push_back(c);
+      const uint32_t sc = task.slot(c);
+      if (--task.deps[sc] == 0) {
+        ready.push_back({c->sequence_nr(), sc});
+        std::push_heap(ready.begin(), ready.end());
+      }
     }
   }
 

@@ -67,6 +67,16 @@ class Node : public std::enable_shared_from_this<Node> {
   }
   /// Set by the engine before apply(): which inputs' gradients are wanted.
   void set_needs_input_grad(std::vector<bool> mask) { mask_ = std::move(mask); }
+  /// Set by the engine before apply(): every input's gradient is wanted.
+  void clear_needs_input_grad() {
+    if (!mask_.empty()) mask_.clear();
+  }
+
+  /// Engine bookkeeping (not API): the backward pass that last reached this node
+  /// and the node's index in that pass's arrays, so the engine needs no hash map
+  /// (engine.hpp; a nested backward restores both when it ends).
+  uint64_t engine_task_ = 0;
+  uint32_t engine_slot_ = 0;
 
  private:
   std::vector<Edge> next_;

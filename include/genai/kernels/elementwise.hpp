@@ -22,6 +22,7 @@
 
 #include "genai/core/tensor.hpp"
 #include "genai/core/threading.hpp"
+#include "genai/kernels/rowwise.hpp"
 
 namespace genai {
 namespace kernels {
@@ -403,7 +404,7 @@ inline void unary_f32(UnaryOp op, const float* x, float* o, int64_t n, float p0,
   ConstArrayMap<float> X(x, n);
   ArrayMap<float> O(o, n);
   switch (op) {
-    case UnaryOp::Exp: O = X.exp(); break;
+    case UnaryOp::Exp: row_exp(x, o, n); break;  // not X.exp(): Eigen 3.4 gives a denormal for exp(-inf)
     case UnaryOp::Log: O = X.log(); break;
     case UnaryOp::Log1p: O = X.log1p(); break;
     // sqrt and rsqrt stay exact (as torch): Eigen's fast-math packets approximate them

@@ -19,7 +19,15 @@ namespace genai {
 namespace nn {
 
 namespace detail {
-inline std::string pair_str(Size2 s) { return "(" + std::to_string(s.h) + ", " + std::to_string(s.w) + ")"; }
+inline std::string pair_str(Size2 s) {
+  // appended piece by piece: "(" + std::to_string(...) + ... trips GCC 12's -Wrestrict false positive
+  std::string out = "(";
+  out += std::to_string(s.h);
+  out += ", ";
+  out += std::to_string(s.w);
+  out += ")";
+  return out;
+}
 
 inline void init_conv(Tensor& weight, Tensor& bias) {
   init::kaiming_uniform_(weight, std::sqrt(5.0));

@@ -9,7 +9,10 @@
 // networks for document processing", 2006). The column buffer holds a band of
 // output rows at a time (thread-local, grow-only, reused across calls), and the
 // work is split over (batch, group, row band). 1x1 stride-1 unpadded convolutions
-// skip im2col: the input plane is the GEMM operand itself.
+// skip im2col: the input plane is the GEMM operand itself. The adjoint (the input
+// gradient, conv_transpose2d) of a stride-1 convolution is a forward convolution
+// with flipped, transposed weights and runs on the forward kernel; strided ones
+// use GEMM + col2im.
 //
 // Autograd: the three ops form a closed set, so gradients of gradients of any
 // order work (WGAN-GP, R1 penalties):
@@ -168,15 +171,28 @@ inline int64_t conv_band_rows(const ConvGeom& g, bool split_for_threads) {
   return std::max<int64_t>(rows, 1);
 }
 
-/// im2col for output rows [r0, r1): col (K, (r1 - r0) Wo) from one group's image x (Cg, H, W).
+/// Images per GEMM when the output planes are small: im2col of several images side by
+/// side gives the GEMM enough columns (a 7 x 7 plane alone is 49). 1: no folding
+/// (large planes are cut into bands of rows instead). Leaves work for every thread.
+inline int64_t conv_fold(const ConvGeom& g) {
+  const int64_t HWo = g.Ho * g.Wo;
+  if (g.N <= 1 || HWo >= 256 || HWo == 0) return 1;
+  int64_t nf = std::min<int64_t>(g.N, std::max<int64_t>(1, 512 / HWo));
+  nf = std::min<int64_t>(nf, std::max<int64_t>(1, kConvColBudget / std::max<int64_t>(1, g.K * HWo)));
+  const int64_t nt = get_num_threads();
+  while (nf > 1 && ceil_div_pos(g.N, nf) * g.G < nt) nf = ceil_div_pos(nf, 2);
+  return nf;
+}
+
+/// im2col for output rows [r0, r1): col (K, (r1 - r0) Wo), row stride ld, from one
+/// group's image x (Cg, H, W).
 template <class T>
-inline void im2col(const T* x, const ConvGeom& g, int64_t r0, int64_t r1, T* col) {
+inline void im2col(const T* x, const ConvGeom& g, int64_t r0, int64_t r1, T* col, int64_t ld) {
   const ConvParams& p = g.p;
-  const int64_t ncols = (r1 - r0) * g.Wo;
   for (int64_t c = 0; c < g.Cg; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
-        T* dst = col + ((c * g.kh + i) * g.kw + j) * ncols;
+        T* dst = col + ((c * g.kh + i) * g.kw + j) * ld;
         const int64_t off = j * p.dw - p.pw;
         int64_t lo, hi;
         valid_cols(off, p.sw, g.W, g.Wo, lo, hi);
@@ -199,15 +215,15 @@ inline void im2col(const T* x, const ConvGeom& g, int64_t r0, int64_t r1, T* col
       }
 }
 
-/// The adjoint of im2col: one group's image x (Cg, H, W) += col (K, (r1 - r0) Wo) scattered back.
+/// The adjoint of im2col: one group's image x (Cg, H, W) += col (K, (r1 - r0) Wo, row
+/// stride ld) scattered back.
 template <class T>
-inline void col2im(const T* col, const ConvGeom& g, int64_t r0, int64_t r1, T* x) {
+inline void col2im(const T* col, const ConvGeom& g, int64_t r0, int64_t r1, T* x, int64_t ld) {
   const ConvParams& p = g.p;
-  const int64_t ncols = (r1 - r0) * g.Wo;
   for (int64_t c = 0; c < g.Cg; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
-        const T* src = col + ((c * g.kh + i) * g.kw + j) * ncols;
+        const T* src = col + ((c * g.kh + i) * g.kw + j) * ld;
         const int64_t off = j * p.dw - p.pw;
         int64_t lo, hi;
         valid_cols(off, p.sw, g.W, g.Wo, lo, hi);
@@ -231,6 +247,30 @@ inline void col2im(const T* col, const ConvGeom& g, int64_t r0, int64_t r1, T* x
 template <class T>
 inline void conv2d_forward_kernel(const T* x, const T* w, const T* b, T* y, const ConvGeom& g) {
   const int64_t HW = g.H * g.W, HWo = g.Ho * g.Wo;
+  if (const int64_t nf = conv_fold(g); nf > 1) {
+    // small planes: per task nf images of one group, col (K, nf HWo) -> tmp (Og, nf HWo) -> y
+    const int64_t chunks = ceil_div_pos(g.N, nf);
+    const int64_t work = std::max<int64_t>(1, g.Og * g.K * nf * HWo);
+    parallel_for(0, chunks * g.G, std::max<int64_t>(1, (int64_t(1) << 15) / work), [&](int64_t t0, int64_t t1) {
+      T* col = conv_scratch<T>(static_cast<size_t>((g.K + g.Og) * nf * HWo));
+      T* tmp = col + g.K * nf * HWo;
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t gi = t % g.G, n0 = (t / g.G) * nf, n1 = std::min(g.N, n0 + nf), cols = (n1 - n0) * HWo;
+        for (int64_t n = n0; n < n1; ++n)
+          im2col(x + (n * g.C + gi * g.Cg) * HW, g, 0, g.Ho, col + (n - n0) * HWo, cols);
+        // tmp (Og, cols) = w_g (Og, K) col (K, cols)
+        kernels::gemm<T>(g.Og, cols, g.K, w + gi * g.Og * g.K, g.K, 1, col, cols, 1, tmp, cols, false);
+        for (int64_t n = n0; n < n1; ++n)
+          for (int64_t o = 0; o < g.Og; ++o) {
+            const T bo = b ? b[gi * g.Og + o] : T(0);
+            const T* src = tmp + o * cols + (n - n0) * HWo;
+            T* dst = y + (n * g.O + gi * g.Og + o) * HWo;
+            for (int64_t q = 0; q < HWo; ++q) dst[q] = src[q] + bo;
+          }
+      }
+    });
+    return;
+  }
   const int64_t rows = conv_band_rows(g, true), bands = ceil_div_pos(g.Ho, rows);
   const int64_t tasks = g.N * g.G * bands;
   const int64_t work = std::max<int64_t>(1, g.Og * g.K * rows * g.Wo);
@@ -244,7 +284,7 @@ inline void conv2d_forward_kernel(const T* x, const T* w, const T* b, T* y, cons
       const T* B = xg + r0 * g.W;                           // (K, ncols): the image itself when pointwise
       int64_t brs = HW;
       if (!g.pointwise) {
-        im2col(xg, g, r0, r1, col);
+        im2col(xg, g, r0, r1, col, ncols);
         B = col;
         brs = ncols;
       }
@@ -260,11 +300,50 @@ inline void conv2d_forward_kernel(const T* x, const T* w, const T* b, T* y, cons
   });
 }
 
+/// Whether the adjoint of this stride-1 convolution is computed as a forward
+/// convolution with flipped, transposed weights (conv2d_adjoint_kernel). That
+/// convolution does Cg Og kh kw H W multiply-adds against Cg Og kh kw Ho Wo for
+/// GEMM + col2im, so it is used only when the image side is not much larger than
+/// the feature side ("same" padding); a transposed convolution that grows a 1 x 1
+/// input to 7 x 7 would do 49x the work.
+inline bool adjoint_as_forward(const ConvGeom& g) {
+  const ConvParams& p = g.p;
+  return !g.pointwise && p.sh == 1 && p.sw == 1 && p.dh * (g.kh - 1) >= p.ph && p.dw * (g.kw - 1) >= p.pw &&
+         4 * g.H * g.W <= 5 * g.Ho * g.Wo;
+}
+
 /// x (N, C, H, W) = the adjoint of conv2d in its input applied to y (N, O, Ho, Wo),
 /// i.e. conv_transpose2d(y, w); plus b (C, or null).
+///
+/// Three schemes: 1x1 stride-1 unpadded: x_g = w_g^T y_g, one GEMM per band. Other
+/// stride-1 convolutions: the adjoint is itself a convolution,
+///   x[c, h] = sum_{o, i} y[o, h + p - i d] w[o, c, i] = conv2d(y, w')[c, h],
+///   w'[c, o, i] = w[o, c, k - 1 - i], padding p' = d (k - 1) - p (when >= 0),
+/// so it runs on the forward kernel (GEMM depth Og kh kw instead of Og, and no
+/// scatter-add). Otherwise (strided): col = w_g^T y_g and col2im adds the columns
+/// back into the image (Caffe's col2im).
 template <class T>
 inline void conv2d_adjoint_kernel(const T* y, const T* w, const T* b, T* x, const ConvGeom& g) {
   const int64_t HW = g.H * g.W, HWo = g.Ho * g.Wo;
+  if (adjoint_as_forward(g)) {
+    // w' (C, Og, kh, kw): group gi's (Cg, Og) block is the transpose of w's (Og, Cg) block, taps flipped
+    std::vector<T> wf(static_cast<size_t>(g.C * g.Og * g.kh * g.kw));
+    const int64_t taps = g.kh * g.kw;
+    for (int64_t gi = 0; gi < g.G; ++gi)
+      for (int64_t o = 0; o < g.Og; ++o)
+        for (int64_t c = 0; c < g.Cg; ++c) {
+          const T* src = w + ((gi * g.Og + o) * g.Cg + c) * taps;
+          T* dst = wf.data() + ((gi * g.Cg + c) * g.Og + o) * taps;
+          for (int64_t t = 0; t < taps; ++t) dst[t] = src[taps - 1 - t];
+        }
+    ConvParams p2 = g.p;
+    p2.ph = g.p.dh * (g.kh - 1) - g.p.ph;
+    p2.pw = g.p.dw * (g.kw - 1) - g.p.pw;
+    // the forward convolution from y's side (N, O, Ho, Wo) to x's side (N, C, H, W)
+    const ConvGeom g2 = conv_geom({g.N, g.O, g.Ho, g.Wo}, {g.C, g.Og, g.kh, g.kw}, g.H, g.W, p2);
+    conv2d_forward_kernel<T>(y, wf.data(), b, x, g2);
+    return;
+  }
   auto add_bias = [&](T* xg, int64_t gi) {  // xg (Cg, H, W)
     if (!b) return;
     for (int64_t c = 0; c < g.Cg; ++c) {
@@ -292,6 +371,31 @@ inline void conv2d_adjoint_kernel(const T* y, const T* w, const T* b, T* x, cons
     });
     return;
   }
+  if (const int64_t nf = conv_fold(g); nf > 1) {
+    // small planes: per task nf images of one group, tmp (Og, nf HWo) = y, col = w_g^T tmp, col2im
+    const int64_t chunks = ceil_div_pos(g.N, nf);
+    const int64_t work = std::max<int64_t>(1, g.Og * g.K * nf * HWo);
+    parallel_for(0, chunks * g.G, std::max<int64_t>(1, (int64_t(1) << 15) / work), [&](int64_t t0, int64_t t1) {
+      T* col = conv_scratch<T>(static_cast<size_t>((g.K + g.Og) * nf * HWo));
+      T* tmp = col + g.K * nf * HWo;
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t gi = t % g.G, n0 = (t / g.G) * nf, n1 = std::min(g.N, n0 + nf), cols = (n1 - n0) * HWo;
+        for (int64_t n = n0; n < n1; ++n)
+          for (int64_t o = 0; o < g.Og; ++o)
+            std::copy(y + (n * g.O + gi * g.Og + o) * HWo, y + (n * g.O + gi * g.Og + o + 1) * HWo,
+                      tmp + o * cols + (n - n0) * HWo);
+        // col (K, cols) = w_g^T (K, Og) tmp (Og, cols)
+        kernels::gemm<T>(g.K, cols, g.Og, w + gi * g.Og * g.K, 1, g.K, tmp, cols, 1, col, cols, false);
+        for (int64_t n = n0; n < n1; ++n) {
+          T* xg = x + (n * g.C + gi * g.Cg) * HW;
+          std::fill(xg, xg + g.Cg * HW, T(0));
+          col2im(col + (n - n0) * HWo, g, 0, g.Ho, xg, cols);
+          add_bias(xg, gi);
+        }
+      }
+    });
+    return;
+  }
   // col (K, ncols) = w_g^T (K, Og) y_g (Og, ncols); x_g += col2im(col). Bands of one
   // (batch, group) overlap in x, so tasks are whole (batch, group) pairs.
   const int64_t rows = conv_band_rows(g, false), bands = ceil_div_pos(g.Ho, rows);
@@ -306,7 +410,7 @@ inline void conv2d_adjoint_kernel(const T* y, const T* w, const T* b, T* x, cons
       for (int64_t band = 0; band < bands; ++band) {
         const int64_t r0 = band * rows, r1 = std::min(g.Ho, r0 + rows), ncols = (r1 - r0) * g.Wo;
         kernels::gemm<T>(g.K, ncols, g.Og, w + gi * g.Og * g.K, 1, g.K, yg + r0 * g.Wo, HWo, 1, col, ncols, false);
-        col2im(col, g, r0, r1, xg);
+        col2im(col, g, r0, r1, xg, ncols);
       }
       add_bias(xg, gi);
     }
@@ -319,7 +423,25 @@ inline void conv2d_weight_kernel(const T* x, const T* y, T* dw, const ConvGeom& 
   const int64_t HW = g.H * g.W, HWo = g.Ho * g.Wo, wnumel = g.O * g.K;
   const int64_t rows = conv_band_rows(g, false), bands = ceil_div_pos(g.Ho, rows);
   // accumulates images [n0, n1) and groups [g0, g1) into acc (O, K)
+  const int64_t nf = conv_fold(g);
   auto run = [&](int64_t n0, int64_t n1, int64_t g0, int64_t g1, T* acc) {
+    if (nf > 1) {  // small planes: nf images per GEMM, tmp (Og, nf HWo) = y, col (K, nf HWo)
+      T* col = conv_scratch<T>(static_cast<size_t>((g.K + g.Og) * nf * HWo));
+      T* tmp = col + g.K * nf * HWo;
+      for (int64_t f0 = n0; f0 < n1; f0 += nf)
+        for (int64_t gi = g0; gi < g1; ++gi) {
+          const int64_t f1 = std::min(n1, f0 + nf), cols = (f1 - f0) * HWo;
+          for (int64_t n = f0; n < f1; ++n) {
+            im2col(x + (n * g.C + gi * g.Cg) * HW, g, 0, g.Ho, col + (n - f0) * HWo, cols);
+            for (int64_t o = 0; o < g.Og; ++o)
+              std::copy(y + (n * g.O + gi * g.Og + o) * HWo, y + (n * g.O + gi * g.Og + o + 1) * HWo,
+                        tmp + o * cols + (n - f0) * HWo);
+          }
+          // acc_g (Og, K) += tmp (Og, cols) col^T (cols, K)
+          kernels::gemm<T>(g.Og, g.K, cols, tmp, cols, 1, col, 1, cols, acc + gi * g.Og * g.K, g.K, true);
+        }
+      return;
+    }
     T* col = g.pointwise ? nullptr : conv_scratch<T>(static_cast<size_t>(g.K * rows * g.Wo));
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t gi = g0; gi < g1; ++gi) {
@@ -330,7 +452,7 @@ inline void conv2d_weight_kernel(const T* x, const T* y, T* dw, const ConvGeom& 
           const T* B = xg + r0 * g.W;  // col^T (ncols, K): element (q, k) at B[q + k * bcs]
           int64_t bcs = HW;
           if (!g.pointwise) {
-            im2col(xg, g, r0, r1, col);
+            im2col(xg, g, r0, r1, col, ncols);
             B = col;
             bcs = ncols;
           }

@@ -29,10 +29,10 @@ using kernels::UnaryOp;
 inline Tensor binary_arith(const Tensor& a, const Tensor& b, const char* op, BinaryOp k) {
   check_defined(a, op, "first operand");
   check_defined(b, op, "second operand");
-  Shape out_shape = broadcast_shapes(a.shape(), b.shape(), op);
   Dtype d = promote_types(a.dtype(), b.dtype());
   if (d == kBool) d = kInt64;
-  return kernels::binary(k, as_dtype(a, d), as_dtype(b, d), out_shape);
+  if (a.shape() == b.shape()) return kernels::binary(k, as_dtype(a, d), as_dtype(b, d), a.shape());
+  return kernels::binary(k, as_dtype(a, d), as_dtype(b, d), broadcast_shapes(a.shape(), b.shape(), op));
 }
 
 /// The dtype of `x op scalar`: x's, except int64 with a fractional scalar gives float32.
@@ -79,15 +79,27 @@ namespace detail {
 using autograd::OpNode;
 
 /// Records a two-input op whose backward needs the input shapes (and maybe the inputs).
+/// The shapes are stored only when an input was broadcast (n.shapes empty: both
+/// inputs have the output's shape), which saves allocations on the hot path.
 inline OpNode& record_binary(const char* name, const Tensor& a, const Tensor& b, Tensor& out, OpNode::BackwardFn fn,
                              bool save_inputs) {
   OpNode& n = autograd::record(name, {a, b}, out, fn);
-  n.shapes = {a.shape(), b.shape()};
+  if (a.shape() != out.shape() || b.shape() != out.shape()) {
+    n.shapes.reserve(2);
+    n.shapes.push_back(a.shape());
+    n.shapes.push_back(b.shape());
+  }
   if (save_inputs) {
     n.save(a);
     n.save(b);
   }
   return n;
+}
+
+/// The gradient x of a record_binary op's output, summed back to input i's shape
+/// (the adjoint of broadcasting; x itself when nothing was broadcast).
+inline Tensor sum_to_input(const OpNode& n, size_t i, const Tensor& x) {
+  return n.shapes.empty() ? x : sum_to(x, n.shapes[i]);
 }
 }  // namespace detail
 
@@ -96,8 +108,8 @@ inline Tensor add(const Tensor& a, const Tensor& b) {
   if (autograd::needs_grad(a, b))
     detail::record_binary("add", a, b, out, [](autograd::OpNode& n, const TensorList& g) {
       // out = a + b  =>  da = dout, db = dout (summed over broadcast dims)
-      return TensorList{n.needs_input_grad(0) ? sum_to(g[0], n.shapes[0]) : Tensor(),
-                        n.needs_input_grad(1) ? sum_to(g[0], n.shapes[1]) : Tensor()};
+      return TensorList{n.needs_input_grad(0) ? detail::sum_to_input(n, 0, g[0]) : Tensor(),
+                        n.needs_input_grad(1) ? detail::sum_to_input(n, 1, g[0]) : Tensor()};
     }, false);
   return out;
 }
@@ -107,8 +119,8 @@ inline Tensor sub(const Tensor& a, const Tensor& b) {
   if (autograd::needs_grad(a, b))
     detail::record_binary("sub", a, b, out, [](autograd::OpNode& n, const TensorList& g) {
       // out = a - b  =>  da = dout, db = -dout
-      return TensorList{n.needs_input_grad(0) ? sum_to(g[0], n.shapes[0]) : Tensor(),
-                        n.needs_input_grad(1) ? neg(sum_to(g[0], n.shapes[1])) : Tensor()};
+      return TensorList{n.needs_input_grad(0) ? detail::sum_to_input(n, 0, g[0]) : Tensor(),
+                        n.needs_input_grad(1) ? neg(detail::sum_to_input(n, 1, g[0])) : Tensor()};
     }, false);
   return out;
 }
@@ -118,8 +130,8 @@ inline Tensor mul(const Tensor& a, const Tensor& b) {
   if (autograd::needs_grad(a, b))
     detail::record_binary("mul", a, b, out, [](autograd::OpNode& n, const TensorList& g) {
       // out = a * b  =>  da = dout * b, db = dout * a
-      return TensorList{n.needs_input_grad(0) ? sum_to(mul(g[0], n.saved(1)), n.shapes[0]) : Tensor(),
-                        n.needs_input_grad(1) ? sum_to(mul(g[0], n.saved(0)), n.shapes[1]) : Tensor()};
+      return TensorList{n.needs_input_grad(0) ? detail::sum_to_input(n, 0, mul(g[0], n.saved(1))) : Tensor(),
+                        n.needs_input_grad(1) ? detail::sum_to_input(n, 1, mul(g[0], n.saved(0))) : Tensor()};
     }, true);
   return out;
 }
@@ -134,8 +146,9 @@ inline Tensor div(const Tensor& a, const Tensor& b) {
     detail::record_binary("div", a, b, out, [](autograd::OpNode& n, const TensorList& g) {
       Tensor bv = n.saved(1);
       // out = a / b  =>  da = dout / b, db = -dout a / b^2
-      Tensor ga = n.needs_input_grad(0) ? sum_to(div(g[0], bv), n.shapes[0]) : Tensor();
-      Tensor gb = n.needs_input_grad(1) ? sum_to(neg(div(mul(g[0], n.saved(0)), mul(bv, bv))), n.shapes[1]) : Tensor();
+      Tensor ga = n.needs_input_grad(0) ? detail::sum_to_input(n, 0, div(g[0], bv)) : Tensor();
+      Tensor gb =
+          n.needs_input_grad(1) ? detail::sum_to_input(n, 1, neg(div(mul(g[0], n.saved(0)), mul(bv, bv)))) : Tensor();
       return TensorList{ga, gb};
     }, true);
   return out;
@@ -210,8 +223,8 @@ inline TensorList max_min_backward(autograd::OpNode& n, const Tensor& g, bool is
   Tensor half = where(eq(av, bv), mul(g, 0.5), g);
   Tensor a_loses = is_max ? lt(av, bv) : gt(av, bv);
   Tensor b_loses = is_max ? gt(av, bv) : lt(av, bv);
-  return TensorList{n.needs_input_grad(0) ? sum_to(where(a_loses, 0.0, half), n.shapes[0]) : Tensor(),
-                    n.needs_input_grad(1) ? sum_to(where(b_loses, 0.0, half), n.shapes[1]) : Tensor()};
+  return TensorList{n.needs_input_grad(0) ? detail::sum_to_input(n, 0, where(a_loses, 0.0, half)) : Tensor(),
+                    n.needs_input_grad(1) ? detail::sum_to_input(n, 1, where(b_loses, 0.0, half)) : Tensor()};
 }
 }  // namespace detail
 
@@ -326,11 +339,11 @@ inline Tensor pow(const Tensor& x, const Tensor& p) {
       Tensor gx, gp;
       if (n.needs_input_grad(0)) {
         Tensor d = mul(pv, pow(xv, sub(pv, ones({}, pv.dtype()))));
-        gx = sum_to(mul(g[0], where(eq(pv, 0.0), 0.0, d)), n.shapes[0]);
+        gx = detail::sum_to_input(n, 0, mul(g[0], where(eq(pv, 0.0), 0.0, d)));
       }
       if (n.needs_input_grad(1)) {
         Tensor d = mul(n.saved(2), log(xv));
-        gp = sum_to(mul(g[0], where(logical_and(eq(xv, 0.0), ge(pv, 0.0)), 0.0, d)), n.shapes[1]);
+        gp = detail::sum_to_input(n, 1, mul(g[0], where(logical_and(eq(xv, 0.0), ge(pv, 0.0)), 0.0, d)));
       }
       return TensorList{gx, gp};
     }, true);
@@ -572,8 +585,8 @@ inline Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     auto& n = detail::record_binary("where", a, b, out, [](autograd::OpNode& n, const TensorList& g) {
       // out = c ? a : b  =>  da = dout where c, db = dout where !c
       Tensor c = n.saved(0), z = zeros({}, g[0].dtype());
-      return TensorList{n.needs_input_grad(0) ? sum_to(where(c, g[0], z), n.shapes[0]) : Tensor(),
-                        n.needs_input_grad(1) ? sum_to(where(c, z, g[0]), n.shapes[1]) : Tensor()};
+      return TensorList{n.needs_input_grad(0) ? detail::sum_to_input(n, 0, where(c, g[0], z)) : Tensor(),
+                        n.needs_input_grad(1) ? detail::sum_to_input(n, 1, where(c, z, g[0])) : Tensor()};
     }, false);
     n.save(c);
   }

@@ -28,7 +28,9 @@ inline Tensor matmul_nd(const Tensor& a_in, const Tensor& b_in) {
   os.push_back(N);
   Tensor out = make_tensor(os, dt);
   const int64_t nb = shape_numel(batch);
-  if (out.numel() == 0) return out;
+  // an empty product still records its node: the gradients of empty operands are
+  // empty (or zero, for the other operand when K > 0), as in torch
+  if (out.numel() > 0) {
   std::vector<int64_t> sa = broadcast_strides(ba, std::vector<int64_t>(a.strides().begin(), a.strides().end() - 2), batch);
   std::vector<int64_t> sb = broadcast_strides(bb, std::vector<int64_t>(b.strides().begin(), b.strides().end() - 2), batch);
   dispatch_float(dt, "matmul", [&](auto tag) {
@@ -47,8 +49,10 @@ inline Tensor matmul_nd(const Tensor& a_in, const Tensor& b_in) {
       kernels::gemm<T>(M, N, K, pa + oa, a.stride(-2), a.stride(-1), pb + ob, b.stride(-2), b.stride(-1),
                        pc + i * M * N, N);
     };
-    const int64_t flops = M * N * K;
-    if (nb > 1 && flops < (int64_t(1) << 21)) {
+    const int64_t flops = M * N * K, nt = get_num_threads();
+    // threads take whole products when they are small, or when there are enough of them to
+    // share evenly (no barrier inside each product); else each product is split over the threads
+    if (nb > 1 && (flops < (int64_t(1) << 21) || nb % nt == 0 || nb >= 4 * nt)) {
       parallel_for(0, nb, std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(flops, 1)), [&](int64_t s, int64_t e) {
         for (int64_t i = s; i < e; ++i) one(i);
       });
@@ -56,6 +60,7 @@ inline Tensor matmul_nd(const Tensor& a_in, const Tensor& b_in) {
       for (int64_t i = 0; i < nb; ++i) one(i);
     }
   });
+  }
   if (autograd::needs_grad(a_in, b_in)) {
     auto& n = autograd::record("matmul", {a_in, b_in}, out, [](autograd::OpNode& n, const TensorList& g) {
       // C = A B  =>  dA = dC B^T, dB = A^T dC (summed over broadcast batch dims)
@@ -101,12 +106,63 @@ inline Tensor bmm(const Tensor& a, const Tensor& b) {
 }
 
 /// y = x W^T + b with W (out_features, in_features), as torch.nn.functional.linear.
+///
+/// One recorded op (not matmul of a transposed view + add): the weight gradient
+/// comes out as dW = dy^T x in W's own (out, in) layout, so the optimizer and
+/// .grad() see a contiguous tensor (the composite form's gradient is a transposed
+/// view that every accumulation would copy), and the bias is added in place. The
+/// backward is written in differentiable ops, so double backward works. Mixed
+/// dtypes take the composite form (matmul + add), which promotes.
 inline Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  detail::check_defined(x, "linear", "input");
+  detail::check_defined(weight, "linear", "weight");
   GENAI_CHECK(weight.dim() == 2, "linear: weight must be 2-d (out_features, in_features), got ", shape_str(weight.shape()));
   GENAI_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input of shape ", shape_str(x.shape()),
               " does not match weight of shape ", shape_str(weight.shape()), " (expected last dim ", weight.size(1), ")");
-  Tensor y = matmul(x, transpose(weight, 0, 1));
-  return bias.defined() ? add(y, bias) : y;
+  const bool same_dtype = x.dtype() == weight.dtype() && (!bias.defined() || bias.dtype() == x.dtype());
+  const bool plain_bias = !bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0));
+  if (!same_dtype || !is_floating(x.dtype()) || !plain_bias) {  // the composite form: promotes and broadcasts
+    Tensor y = matmul(x, transpose(weight, 0, 1));
+    return bias.defined() ? add(y, bias) : y;
+  }
+  Tensor y;
+  {
+    NoGradGuard ng;
+    y = matmul(x, transpose(weight, 0, 1));  // (..., out), fresh and contiguous
+    if (bias.defined() && y.numel() > 0) {   // y += b, in place
+      Tensor bc = detail::contig(bias);
+      const int64_t out = bias.numel(), rows = y.numel() / out;
+      dispatch_float(y.dtype(), "linear", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        T* py = y.data_ptr<T>();
+        const T* pb = bc.data_ptr<const T>();
+        parallel_for(0, rows, std::max<int64_t>(1, kernels::kGrain / out), [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r)
+            for (int64_t j = 0; j < out; ++j) py[r * out + j] += pb[j];
+        });
+      });
+    }
+  }
+  if (autograd::needs_grad(x, weight, bias)) {
+    auto& n = autograd::record("linear", {x, weight, bias}, y, [](autograd::OpNode& n, const TensorList& g) {
+      const Tensor& dy = g[0];  // (..., out)
+      Tensor dx, dw, db;
+      // y = x W^T  =>  dx = dy W
+      if (n.needs_input_grad(0)) dx = matmul(dy, n.saved(1));
+      // y = x W^T  =>  dW = dy^T x, with the leading dims of x and dy flattened: (out, in)
+      if (n.needs_input_grad(1)) {
+        Tensor x = n.saved(0);
+        const int64_t in = x.size(-1), out = dy.size(-1);
+        dw = matmul(transpose(reshape(dy, {-1, out}), 0, 1), reshape(x, {-1, in}));
+      }
+      // y = ... + b  =>  db = dy summed over the leading dims
+      if (n.needs_input_grad(2)) db = sum_to(dy, {dy.size(-1)});
+      return TensorList{dx, dw, db};
+    });
+    n.save(weight.requires_grad() ? x : Tensor());  // x is needed for dW only, W for dx only
+    n.save(x.requires_grad() ? weight : Tensor());
+  }
+  return y;
 }
 
 inline Tensor Tensor::matmul(const Tensor& o) const { return genai::matmul(*this, o); }

@@ -39,6 +39,7 @@
 #include <optional>
 #include <vector>
 
+#include "genai/kernels/rowwise.hpp"
 #include "genai/ops/all.hpp"
 
 namespace genai {
@@ -131,7 +132,16 @@ inline void norm_forward_kernel(const T* px, T* py, T* pmean, T* prstd, T* pvar,
         rstd = static_cast<double>(prstd[k]);
       } else {
         double m2 = 0, cnt = 0;  // sum of squared deviations from `mean` over the segments so far
-        for (int64_t o = 0; o < O && I > 0; ++o) {
+        bool done = false;
+        if constexpr (std::is_same_v<T, float>) {
+          if (O == 1 && I > 0) {  // one segment (layer_norm, group_norm, ...): vectorized double sums
+            const T* xs = px + k * I;
+            if (mode != NormMode::Rms) mean = kernels::row_sum_f64(xs, I, 0.0, false) / static_cast<double>(I);
+            m2 = kernels::row_sum_f64(xs, I, mean, true);
+            done = true;
+          }
+        }
+        for (int64_t o = 0; o < O && I > 0 && !done; ++o) {
           const T* xs = px + (o * K + k) * I;
           if (mode == NormMode::Rms) {
             m2 += norm_dot<T>(xs, xs, I, 0.0);  // sum x^2
@@ -158,6 +168,10 @@ inline void norm_forward_kernel(const T* px, T* py, T* pmean, T* prstd, T* pvar,
         const T* xs = px + (o * K + k) * I;
         T* ys = py + (o * K + k) * I;
         if (per_element) {  // y = (x - mean) rstd w + b, w and b indexed by i
+          if constexpr (std::is_same_v<T, float>) {
+            kernels::row_normalize(xs, ys, I, tm, tr, pw ? pw + c0 : nullptr, pb ? pb + c0 : nullptr);
+            continue;
+          }
           for (int64_t i = 0; i < I; ++i) ys[i] = (xs[i] - tm) * tr;
           if (pw)
             for (int64_t i = 0; i < I; ++i) ys[i] *= pw[c0 + i];

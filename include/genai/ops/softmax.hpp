@@ -1,13 +1,18 @@
 // genai/ops/softmax.hpp: softmax and log_softmax along a dimension.
 //
 // Numerically stable (the row max is subtracted before exp). Forward and the
-// fused backward run row by row over the softmax dimension moved last; with
+// fused backward run row by row over the softmax dimension moved last (float32
+// rows on the single-pass kernels of kernels/rowwise.hpp); with
 // create_graph the backward is written in tensor ops instead, so it is
 // differentiable again:
 //   softmax:      dx = y * (dy - sum(dy * y))
 //   log_softmax:  dx = dy - exp(y) * sum(dy)
 #pragma once
 
+#include <cmath>
+#include <limits>
+
+#include "genai/kernels/rowwise.hpp"
 #include "genai/ops/common.hpp"
 
 namespace genai {
@@ -47,16 +52,43 @@ inline Tensor softmax_forward(const Tensor& x, int64_t d, bool log) {
   Tensor yl = make_tensor(xl.shape(), xl.dtype());
   dispatch_float(x.dtype(), log ? "log_softmax" : "softmax", [&](auto tag) {
     using T = typename decltype(tag)::type;
+    if constexpr (std::is_same_v<T, float>) {  // one read of each row from memory (kernels/rowwise.hpp)
+      const int64_t R = xl.dim() == 0 ? 1 : xl.shape().back();
+      const int64_t K = R == 0 ? 0 : xl.numel() / R;
+      const float* pi = xl.data_ptr<const float>();
+      float* po = yl.data_ptr<float>();
+      parallel_for(0, K, std::max<int64_t>(1, kernels::kGrain / std::max<int64_t>(R, 1)), [&](int64_t k0, int64_t k1) {
+        for (int64_t k = k0; k < k1; ++k) {
+          const float* in = pi + k * R;
+          float* out = po + k * R;
+          float m = kernels::row_max(in, R);
+          if (!std::isfinite(m)) m = std::isnan(m) ? m : 0.f;
+          const float sum = kernels::row_exp_sum(in, out, R, m);  // out = exp(x - m)
+          if (log) {  // out = (x - m) - log(sum exp(x - m))
+            const float lse = std::log(sum);
+            for (int64_t i = 0; i < R; ++i) out[i] = (in[i] - m) - lse;
+          } else {  // out = exp(x - m) / sum
+            kernels::row_axpb(out, out, R, 1.f / sum, 0.f);
+          }
+        }
+      });
+      return;
+    }
+    // float64 (gradient checks, reference runs): plain loops with std::exp, which gives
+    // exact zeros for -inf (Eigen's vectorized exp returns a denormal there, which turned
+    // fully masked rows into a uniform distribution instead of NaN, as torch)
     for_rows<T>(xl, yl, [log](const auto& in, auto out) {
-      T m = in.template maxCoeff<Eigen::PropagateNaN>();
+      const int64_t n = in.size();
+      T m = -std::numeric_limits<T>::infinity();
+      for (int64_t i = 0; i < n; ++i) m = (in[i] > m || in[i] != in[i]) ? in[i] : m;  // NaN propagates
       if (!std::isfinite(m)) m = std::isnan(m) ? m : T(0);
+      T sum = 0;
+      for (int64_t i = 0; i < n; ++i) sum += std::exp(in[i] - m);
       if (log) {
-        out = in - m;
-        T lse = std::log(out.exp().sum());
-        out -= lse;
+        const T lse = std::log(sum);
+        for (int64_t i = 0; i < n; ++i) out[i] = (in[i] - m) - lse;
       } else {
-        out = (in - m).exp();
-        out /= out.sum();
+        for (int64_t i = 0; i < n; ++i) out[i] = std::exp(in[i] - m) / sum;
       }
     });
   });
@@ -79,6 +111,16 @@ inline Tensor softmax_backward_fused(const Tensor& g, const Tensor& y, int64_t d
     T* po = dx.data_ptr<T>();
     parallel_for(0, K, std::max<int64_t>(1, kernels::kGrain / std::max<int64_t>(R, 1)), [&](int64_t k0, int64_t k1) {
       for (int64_t k = k0; k < k1; ++k) {
+        if constexpr (std::is_same_v<T, float>) {
+          if (!log) {  // dx = y (g - sum(g y)), the sum in double
+            const float s = static_cast<float>(kernels::row_dot_f64(pg + k * R, py + k * R, R));
+            const float* gr = pg + k * R;
+            const float* yr = py + k * R;
+            float* o = po + k * R;
+            for (int64_t i = 0; i < R; ++i) o[i] = yr[i] * (gr[i] - s);
+            continue;
+          }
+        }
         kernels::ConstArrayMap<T> gr(pg + k * R, R), yr(py + k * R, R);
         kernels::ArrayMap<T> o(po + k * R, R);
         if (log) {

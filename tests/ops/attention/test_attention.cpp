@@ -37,8 +37,8 @@ struct BlocksGuard {
   ~BlocksGuard() { detail::sdpa_blocks() = prev; }
 };
 
-/// Tile sizes the tests run with: the default, and small odd ones (tiles that end mid-row).
-const std::vector<std::pair<int64_t, int64_t>> kBlocks = {{128, 128}, {16, 24}, {7, 5}};
+/// Tile sizes the tests run with: the default, square ones, and small odd ones (tiles that end mid-row).
+const std::vector<std::pair<int64_t, int64_t>> kBlocks = {{64, 256}, {128, 128}, {16, 24}, {7, 5}, {5, 9}};
 
 /// A fresh leaf copy of t in dtype dt.
 Tensor leaf(const Tensor& t, Dtype dt, bool requires_grad = true) {
@@ -192,13 +192,13 @@ TEST_CASE("sdpa: fused agrees with the composite reference on bigger random shap
   Tensor kx = randn({B, H, 45, D}, kFloat64, g), vx = randn({B, H, 45, 24}, kFloat64, g);
   Tensor fm = randn({1, H, T, S}, kFloat64, g);
   Tensor kp = key_padding({0, 13}, S);
-  for (int64_t blocks : {128, 32}) {
-    BlocksGuard bg(blocks, blocks);
+  for (auto [bq, bk] : {std::pair<int64_t, int64_t>{64, 256}, {128, 128}, {32, 32}, {16, 48}}) {
+    BlocksGuard bg(bq, bk);
     for (int threads : {1, 16}) {
       ThreadsGuard tg(threads);
       for (Dtype dt : {kFloat64, kFloat32}) {
         const double tol = dt == kFloat64 ? 1e-10 : 1e-4;
-        INFO("tiles " << blocks << ", threads " << threads << ", " << dtype_name(dt));
+        INFO("tiles " << bq << " x " << bk << ", threads " << threads << ", " << dtype_name(dt));
         {
           INFO("plain");
           check_fused_vs_reference(q, k, v, Tensor(), 0.0, false, std::nullopt, dt, tol);

@@ -167,6 +167,15 @@ TEST_CASE("conv2d, its adjoint and its weight gradient match direct loops at siz
       {{2, 32, 9, 11}, {40, 32, 1, 1}, {}},           // pointwise: plain GEMM, no im2col
       {{1, 8, 13, 10}, {8, 1, 3, 3}, {1, 1, 1, 8}},   // depthwise
       {{2, 5, 12, 12}, {70, 5, 5, 5}, {2, 2, 2, 1}},  // packed GEMM with M > MC
+      // stride 1: the adjoint runs as a forward convolution with flipped weights,
+      // padding d (k - 1) - p: here (3, 0), groups, a non-square kernel
+      {{2, 6, 15, 13}, {4, 3, 3, 2}, {1, {1, 1}, {2, 1}, 2}},
+      {{1, 3, 9, 9}, {5, 3, 3, 3}, {1, 3, 1, 1}},  // padding > d (k - 1): the adjoint falls back to col2im
+      // small planes: several images side by side in one GEMM (forward, weight gradient and,
+      // with stride 2, the folded col2im adjoint), with groups
+      {{6, 4, 7, 7}, {6, 4, 3, 3}, {1, 1, 1, 1}},
+      {{5, 6, 8, 9}, {4, 3, 4, 4}, {2, 1, 1, 2}},
+      {{7, 3, 5, 5}, {5, 3, 1, 1}, {}},  // pointwise on small planes: folded too
   };
   for (int threads : {1, 2, 3}) {
     set_num_threads(threads);
