@@ -33,6 +33,8 @@
 #include <genai/train/metrics.hpp>
 #include <genai/train/progress.hpp>
 
+#include "example_util.hpp"
+
 using namespace genai;
 
 namespace {
@@ -98,14 +100,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (a.threads > 0) set_num_threads(a.threads);
-  if (!data::FashionMNIST::available(a.data)) {
-    std::fprintf(stderr,
-                 "dcgan: Fashion-MNIST not found in %s.\n"
-                 "Install the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist),\n"
-                 "or pass --data DIR with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].\n",
-                 a.data.c_str());
-    return 77;  // "skipped" for ctest
-  }
+  if (!data::FashionMNIST::available(a.data)) return examples::missing_fashion_mnist("dcgan", a.data);
   std::filesystem::create_directories(a.out);
   manual_seed(a.seed);
 

@@ -42,6 +42,8 @@
 #include <genai/models/vae/vae.hpp>
 #include <genai/train/progress.hpp>
 
+#include "example_util.hpp"
+
 using namespace genai;
 namespace fs = std::filesystem;
 
@@ -222,14 +224,7 @@ int run(int argc, char** argv) {
                  app.help().c_str());
     return 2;
   }
-  if (!data::FashionMNIST::available(a.data)) {
-    std::fprintf(stderr,
-                 "fmnist_eval: Fashion-MNIST not found in %s (the test set is the reference).\n"
-                 "Install the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist),\n"
-                 "or pass --data DIR with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].\n",
-                 a.data.c_str());
-    return 77;
-  }
+  if (!data::FashionMNIST::available(a.data)) return examples::missing_fashion_mnist("fmnist_eval", a.data, " (the test set is the reference)");
   const auto t0 = std::chrono::steady_clock::now();
 
   models::FMNISTClassifier clf;
