@@ -176,6 +176,7 @@ int run_train(const Args& a) {
   auto evaluate_and_save = [&](bool final_eval) {
     const double val = evaluate(model, val_ids, a.batch, a.seq_len);
     const double elapsed = now_s() - t0, dt = now_s() - t_last;
+    const bool improved = val < best_val;  // the long run overfits: keep the best weights apart
     best_val = std::min(best_val, val);
     const double train_loss = loss_n ? loss_sum / static_cast<double>(loss_n) : NAN;
     log.log({{"step", step}, {"elapsed_s", elapsed}, {"cpu_s", cpu0 + cpu_s()}, {"train_loss", train_loss}, {"val_loss", val},
@@ -183,6 +184,7 @@ int run_train(const Args& a) {
     std::fprintf(stderr, "\nstep %lld, %.0f s: train loss %.4f, validation loss %.4f nats/char%s\n",
                  static_cast<long long>(step), elapsed, train_loss, val, final_eval ? " (final)" : "");
     save_checkpoint(ckpt, model, opt, batcher, tok, step, elapsed, cpu0 + cpu_s(), best_val);
+    if (improved) save_checkpoint(a.out + "/best.safetensors", model, opt, batcher, tok, step, elapsed, cpu0 + cpu_s(), best_val);
     loss_sum = 0;
     loss_n = 0;
     tokens = 0;
@@ -206,7 +208,8 @@ int run_train(const Args& a) {
   }
   bar.close();
   if (loss_n > 0 || step == 0) evaluate_and_save(true);
-  std::printf("best validation loss %.4f nats/char; checkpoint %s\n", best_val, ckpt.c_str());
+  std::printf("best validation loss %.4f nats/char (%s/best.safetensors); last checkpoint %s\n", best_val,
+              a.out.c_str(), ckpt.c_str());
   // a short sample, streamed
   Generator gen(a.seed);
   std::printf("--- sample (temperature 0.8) ---\n");
@@ -222,7 +225,7 @@ int main(int argc, char** argv) {
   Args a;
   CLI::App app{"char_rnn: train a character-level LSTM on a UTF-8 text, or sample from a checkpoint"};
   app.add_option("--text", a.text, "UTF-8 text file to train on (first 90% train, last 10% validation)");
-  app.add_option("--out", a.out, "output directory: metrics.jsonl, checkpoint.safetensors")->capture_default_str();
+  app.add_option("--out", a.out, "output directory: metrics.jsonl, checkpoint.safetensors (last), best.safetensors (lowest validation loss)")->capture_default_str();
   app.add_option("--steps", a.steps, "training steps (0: until --minutes runs out)")->capture_default_str();
   app.add_option("--minutes", a.minutes, "wall-clock training budget in minutes (0: none)")->capture_default_str();
   app.add_option("--batch", a.batch, "parallel streams per step")->capture_default_str();

@@ -59,6 +59,7 @@ if(EXAMPLE STREQUAL "char_rnn")
   run(${EXE} --text ${OUT}/text.txt --out ${OUT} --steps 60 --eval-every 20 --batch 8 --seq-len 32
       --embd 16 --hidden 64 --layers 2 --lr 5e-3 --threads 2)
   require_file(${OUT}/checkpoint.safetensors)
+  require_file(${OUT}/best.safetensors)
   require_file(${OUT}/metrics.jsonl)
   require_falls(val_loss)
   # resume two more eval periods, then sample from the checkpoint
@@ -67,7 +68,7 @@ if(EXAMPLE STREQUAL "char_rnn")
   if(NOT last_output MATCHES "resumed from")
     message(FATAL_ERROR "char_rnn --resume did not resume:\n${last_output}")
   endif()
-  run(${EXE} --sample --checkpoint ${OUT}/checkpoint.safetensors --prompt "The cat" --length 40 --temperature 0.5
+  run(${EXE} --sample --checkpoint ${OUT}/best.safetensors --prompt "The cat" --length 40 --temperature 0.5
       --top-k 5)
   string(LENGTH "${last_output}" len)
   if(len LESS 40)
