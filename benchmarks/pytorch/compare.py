@@ -317,6 +317,13 @@ def train_rows(raw, stat, basis):
             gms = gb_time(g, t, stat, basis)[0] if g else None
             pms = torch_time(p, t, stat, basis) if p else None
             row[t] = (gms, pms, gms / pms if gms and pms else None)
+        # genai at its largest thread count against PyTorch at whichever thread count is fastest for it
+        # (Debian's PyTorch 1.13 is often slower at 2 threads than at 1 on these small steps).
+        top = max(raw["threads"])
+        pbest = [(row[t][1], t) for t in raw["threads"] if row[t][1]]
+        if row[top][0] and pbest:
+            pms, pt = min(pbest)
+            row["best"] = (row[top][0], pms, pt, row[top][0] / pms)
         rows.append(row)
     return rows
 
@@ -330,14 +337,17 @@ def train_table(raw, stat, basis):
     for t in raw["threads"]:
         head += f" genai ms ({t}T) | PyTorch ms ({t}T) | ratio ({t}T) |"
         sep += "---:|---:|---:|"
-    head += " target | met |"
-    sep += "---:|:---:|"
+    top = max(raw["threads"])
+    head += f" genai ({top}T) ÷ PyTorch best | target | met |"
+    sep += "---:|---:|:---:|"
     out = [head, sep]
     for r in rows:
         line = f"| `{r['name']}` |"
         for t in raw["threads"]:
             gms, pms, ratio = r[t]
             line += f" {fmt_ms(gms) if gms else '—'} | {fmt_ms(pms) if pms else '—'} | {fmt_ratio(ratio)} |"
+        b = r.get("best")
+        line += f" {fmt_ratio(b[3])} ({b[2]}T) |" if b else " — |"
         target = r["target"]
         ratios = [r[t][2] for t in raw["threads"] if r[t][2] is not None]
         met = "—" if target is None or not ratios else ("yes" if max(ratios) <= target else "no")
@@ -431,6 +441,11 @@ def targets(raw, stat, basis):
             if ratio is not None:
                 lines.append(f"- {row['name']}, {t} thread{'s' if t > 1 else ''}: {ratio:.2f}× PyTorch "
                              f"(target ≤ {row['target']:.1f}): {'met' if ratio <= row['target'] else 'missed'}")
+        b = row.get("best")
+        if b:
+            lines.append(f"- {row['name']}, genai at {max(ts)} threads vs PyTorch's fastest setting ({b[2]} "
+                         f"thread{'s' if b[2] > 1 else ''}, {fmt_ms(b[1])} ms): {b[3]:.2f}× "
+                         f"(target ≤ {row['target']:.1f}): {'met' if b[3] <= row['target'] else 'missed'}")
     return "\n".join(lines)
 
 
