@@ -463,6 +463,26 @@ def _():
     return step
 
 
+# Families kept in their own files (bench_<family>.py beside this script), each with a
+# register(bench) function that adds its benchmarks with the decorator above.
+def _register_families():
+    import importlib
+    import os
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    for family in ("bench_bert", "bench_t5"):
+        try:
+            module = importlib.import_module(family)
+        except ModuleNotFoundError as e:
+            if e.name != family:
+                raise
+            print(f"bench_torch.py: {family}.py not found, its benchmarks are skipped", file=sys.stderr)
+            continue
+        module.register(bench)
+
+
+_register_families()
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
