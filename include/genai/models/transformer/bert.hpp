@@ -51,6 +51,7 @@
 #include <nlohmann/json.hpp>
 
 #include "genai/io/file.hpp"
+#include "genai/io/json_fields.hpp"
 #include "genai/io/safetensors.hpp"
 #include "genai/models/transformer/blocks.hpp"
 #include "genai/ops/loss.hpp"
@@ -124,17 +125,9 @@ struct BertConfig {
   }
   /// Reads a Hugging Face BertConfig config.json object (missing fields: bert-base's values).
   static BertConfig from_hf_json(const nlohmann::json& j, const std::string& what = "config.json") {
-    GENAI_CHECK(j.is_object(), "BertConfig: ", what, " is not a JSON object");
-    auto get_int = [&](const char* k, int64_t def) -> int64_t {
-      if (!j.contains(k) || j[k].is_null()) return def;
-      GENAI_CHECK(j[k].is_number_integer(), "BertConfig: ", what, ": field '", k, "' must be an integer");
-      return j[k].get<int64_t>();
-    };
-    auto get_real = [&](const char* k, double def) -> double {
-      if (!j.contains(k) || j[k].is_null()) return def;
-      GENAI_CHECK(j[k].is_number(), "BertConfig: ", what, ": field '", k, "' must be a number");
-      return j[k].get<double>();
-    };
+    const io::JsonFields f(j, "BertConfig", what);
+    auto get_int = [&](const char* k, int64_t def) { return f.get_int(k, def); };
+    auto get_real = [&](const char* k, double def) { return f.get_real(k, def); };
     BertConfig c;
     c.vocab_size = get_int("vocab_size", c.vocab_size);
     c.hidden_size = get_int("hidden_size", c.hidden_size);
@@ -148,7 +141,7 @@ struct BertConfig {
     c.attention_probs_dropout_prob = get_real("attention_probs_dropout_prob", c.attention_probs_dropout_prob);
     c.initializer_range = get_real("initializer_range", c.initializer_range);
     c.layer_norm_eps = get_real("layer_norm_eps", c.layer_norm_eps);
-    if (j.contains("hidden_act") && j["hidden_act"].is_string()) c.hidden_act = j["hidden_act"].get<std::string>();
+    c.hidden_act = f.get_string("hidden_act", c.hidden_act);
     if (j.contains("position_embedding_type") && j["position_embedding_type"].is_string())
       GENAI_CHECK(j["position_embedding_type"].get<std::string>() == "absolute", "BertConfig: ", what,
                   ": position_embedding_type '", j["position_embedding_type"].get<std::string>(),
@@ -580,12 +573,9 @@ inline io::TensorMap bert_state_dict_from_hf(const io::TensorMap& hf, const nn::
 /// Reads `dir`/config.json (Hugging Face BertConfig fields).
 inline BertConfig load_bert_config(const std::string& dir) {
   const std::string path = (std::filesystem::path(dir) / "config.json").string();
-  GENAI_CHECK(std::filesystem::exists(path), "load_bert_config: '", path,
-              "' not found; hint: a BERT folder holds config.json, model.safetensors and vocab.txt (the files of "
-              "the Hugging Face hub's bert-base-uncased repository)");
-  std::vector<unsigned char> bytes = io::read_file(path, "load_bert_config");
-  nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
-  GENAI_CHECK(!j.is_discarded(), "load_bert_config: '", path, "' is not valid JSON");
+  const nlohmann::json j = io::read_json_file(path, "load_bert_config",
+                                              "a BERT folder holds config.json, model.safetensors and vocab.txt (the "
+                                              "files of the Hugging Face hub's bert-base-uncased repository)");
   return BertConfig::from_hf_json(j, "'" + path + "'");
 }
 

@@ -53,6 +53,7 @@
 #include <nlohmann/json.hpp>
 
 #include "genai/io/file.hpp"
+#include "genai/io/json_fields.hpp"
 #include "genai/io/safetensors.hpp"
 #include "genai/models/transformer/blocks.hpp"
 #include "genai/ops/loss.hpp"
@@ -117,27 +118,19 @@ struct GPTConfig {
   }
   /// Reads a Hugging Face GPT-2 config.json object (missing fields take GPT-2's values).
   static GPTConfig from_hf_json(const nlohmann::json& j, const std::string& what = "config.json") {
-    GENAI_CHECK(j.is_object(), "GPTConfig: ", what, " is not a JSON object");
-    auto get_int = [&](const char* k, int64_t def) -> int64_t {
-      if (!j.contains(k) || j[k].is_null()) return def;
-      GENAI_CHECK(j[k].is_number_integer(), "GPTConfig: ", what, ": field '", k, "' must be an integer");
-      return j[k].get<int64_t>();
-    };
+    const io::JsonFields f(j, "GPTConfig", what);
     GPTConfig c = gpt2();
-    c.n_layer = get_int("n_layer", 12);
-    c.n_head = get_int("n_head", 12);
-    c.n_embd = get_int("n_embd", 768);
-    c.vocab_size = get_int("vocab_size", 50257);
-    c.block_size = get_int("n_positions", get_int("n_ctx", 1024));
-    c.n_inner = get_int("n_inner", 0);
-    if (j.contains("layer_norm_epsilon") && j["layer_norm_epsilon"].is_number())
-      c.layer_norm_eps = j["layer_norm_epsilon"].get<double>();
-    if (j.contains("activation_function") && j["activation_function"].is_string())
-      c.activation = j["activation_function"].get<std::string>();
-    if (j.contains("tie_word_embeddings") && j["tie_word_embeddings"].is_boolean())
-      c.tie_weights = j["tie_word_embeddings"].get<bool>();
-    if (j.contains("genai_bias") && j["genai_bias"].is_boolean()) c.bias = j["genai_bias"].get<bool>();
-    if (j.contains("resid_pdrop") && j["resid_pdrop"].is_number()) c.dropout = j["resid_pdrop"].get<double>();
+    c.n_layer = f.get_int("n_layer", 12);
+    c.n_head = f.get_int("n_head", 12);
+    c.n_embd = f.get_int("n_embd", 768);
+    c.vocab_size = f.get_int("vocab_size", 50257);
+    c.block_size = f.get_int("n_positions", f.get_int("n_ctx", 1024));
+    c.n_inner = f.get_int("n_inner", 0);
+    c.layer_norm_eps = f.get_real("layer_norm_epsilon", c.layer_norm_eps);
+    c.activation = f.get_string("activation_function", c.activation);
+    c.tie_weights = f.get_bool("tie_word_embeddings", c.tie_weights);
+    c.bias = f.get_bool("genai_bias", c.bias);
+    c.dropout = f.get_real("resid_pdrop", c.dropout);
     c.validate();
     return c;
   }
@@ -334,12 +327,9 @@ inline io::TensorMap gpt2_state_dict_to_hf(const io::TensorMap& sd) {
 /// Reads `dir`/config.json (Hugging Face GPT-2 fields) into a GPTConfig.
 inline GPTConfig load_gpt2_config(const std::string& dir) {
   const std::string path = (std::filesystem::path(dir) / "config.json").string();
-  GENAI_CHECK(std::filesystem::exists(path), "load_gpt2_config: '", path,
-              "' not found; hint: a GPT-2 folder holds config.json and model.safetensors (the files of the "
-              "Hugging Face hub's gpt2 repository)");
-  std::vector<unsigned char> bytes = io::read_file(path, "load_gpt2_config");
-  nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
-  GENAI_CHECK(!j.is_discarded(), "load_gpt2_config: '", path, "' is not valid JSON");
+  const nlohmann::json j = io::read_json_file(path, "load_gpt2_config",
+                                              "a GPT-2 folder holds config.json and model.safetensors (the files of "
+                                              "the Hugging Face hub's gpt2 repository)");
   return GPTConfig::from_hf_json(j, "'" + path + "'");
 }
 

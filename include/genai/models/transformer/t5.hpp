@@ -59,6 +59,7 @@
 
 #include "genai/core/rng.hpp"
 #include "genai/io/file.hpp"
+#include "genai/io/json_fields.hpp"
 #include "genai/io/safetensors.hpp"
 #include "genai/models/transformer/blocks.hpp"
 #include "genai/models/transformer/sampling.hpp"
@@ -130,17 +131,9 @@ struct T5Config {
   }
   /// Reads a Hugging Face T5 config.json object (missing fields take HF T5Config's defaults).
   static T5Config from_hf_json(const nlohmann::json& j, const std::string& what = "config.json") {
-    GENAI_CHECK(j.is_object(), "T5Config: ", what, " is not a JSON object");
-    auto get_int = [&](const char* k, int64_t def) -> int64_t {
-      if (!j.contains(k) || j[k].is_null()) return def;
-      GENAI_CHECK(j[k].is_number_integer(), "T5Config: ", what, ": field '", k, "' must be an integer");
-      return j[k].get<int64_t>();
-    };
-    auto get_real = [&](const char* k, double def) -> double {
-      if (!j.contains(k) || j[k].is_null()) return def;
-      GENAI_CHECK(j[k].is_number(), "T5Config: ", what, ": field '", k, "' must be a number");
-      return j[k].get<double>();
-    };
+    const io::JsonFields f(j, "T5Config", what);
+    auto get_int = [&](const char* k, int64_t def) { return f.get_int(k, def); };
+    auto get_real = [&](const char* k, double def) { return f.get_real(k, def); };
     T5Config c;
     c.vocab_size = get_int("vocab_size", 32128);
     c.d_model = get_int("d_model", 512);
@@ -153,10 +146,8 @@ struct T5Config {
     c.relative_attention_max_distance = get_int("relative_attention_max_distance", 128);
     c.dropout_rate = get_real("dropout_rate", 0.1);
     c.layer_norm_epsilon = get_real("layer_norm_epsilon", 1e-6);
-    if (j.contains("feed_forward_proj") && j["feed_forward_proj"].is_string())
-      c.feed_forward_proj = j["feed_forward_proj"].get<std::string>();
-    if (j.contains("tie_word_embeddings") && j["tie_word_embeddings"].is_boolean())
-      c.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
+    c.feed_forward_proj = f.get_string("feed_forward_proj", c.feed_forward_proj);
+    c.tie_word_embeddings = f.get_bool("tie_word_embeddings", c.tie_word_embeddings);
     c.decoder_start_token_id = get_int("decoder_start_token_id", 0);
     c.pad_token_id = get_int("pad_token_id", 0);
     c.eos_token_id = get_int("eos_token_id", 1);
@@ -738,11 +729,8 @@ inline io::TensorMap t5_state_dict_from_hf(const io::TensorMap& hf, const T5Conf
 
 inline T5Config load_t5_config(const std::string& dir) {
   const std::string path = (std::filesystem::path(dir) / "config.json").string();
-  GENAI_CHECK(std::filesystem::exists(path), "load_t5_config: '", path,
-              "' not found; hint: a T5 folder holds config.json and model.safetensors (as the Hugging Face hub's t5-small)");
-  std::vector<unsigned char> bytes = io::read_file(path, "load_t5_config");
-  nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
-  GENAI_CHECK(!j.is_discarded(), "load_t5_config: '", path, "' is not valid JSON");
+  const nlohmann::json j = io::read_json_file(
+      path, "load_t5_config", "a T5 folder holds config.json and model.safetensors (as the Hugging Face hub's t5-small)");
   return T5Config::from_hf_json(j, "'" + path + "'");
 }
 
