@@ -248,7 +248,7 @@ int run_train(const TrainArgs& a) {
     c.strings["config"] = cfg.to_hf_json().dump();
     c.strings["task"] = task;
     c.save(ckpt_path);  // atomic
-    models::save_t5_pretrained(a.out, model, {{"genai_task", task}});
+    models::save_t5_pretrained(model, a.out, {{"genai_task", task}});
     vocab.save(a.out);
   };
 

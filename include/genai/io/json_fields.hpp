@@ -1,6 +1,6 @@
 // genai/io/json_fields.hpp: reading small JSON files such as Hugging Face's
 // config.json: the file read and parsed with errors that name the caller and the
-// path, and typed optional fields (a missing or null field takes its default, a
+// path, written atomically with extra fields merged in, and typed optional fields (a missing or null field takes its default, a
 // field of the wrong type is an error naming the field).
 //
 //   nlohmann::json j = io::read_json_file(dir + "/config.json", "load_gpt2_config",
@@ -30,6 +30,15 @@ inline nlohmann::json read_json_file(const std::string& path, const std::string&
   nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
   GENAI_CHECK(!j.is_discarded(), who, ": '", path, "' is not valid JSON");
   return j;
+}
+
+/// Writes `j` (with the fields of `extra` merged in, when it is an object) to `path`
+/// atomically, indented as Hugging Face writes config.json.
+inline void write_json_file(const std::string& path, nlohmann::json j, const nlohmann::json& extra = {}) {
+  if (extra.is_object())
+    for (auto it = extra.begin(); it != extra.end(); ++it) j[it.key()] = it.value();
+  const std::string text = j.dump(2) + "\n";
+  write_file_atomic(path, text.data(), text.size());
 }
 
 /// Typed optional fields of a JSON object; `who` (e.g. "BertConfig") and `what`

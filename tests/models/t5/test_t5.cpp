@@ -285,7 +285,7 @@ TEST_CASE("T5: save_t5_pretrained / load_t5_pretrained round trip", "[t5][io]") 
   for (std::string variant : {"v10", "v11"}) {
     auto m = golden_model(variant, kFloat32);
     const std::string dir = temp_dir(variant);
-    models::save_t5_pretrained(dir, *m);
+    models::save_t5_pretrained(*m, dir);
     auto back = models::load_t5_pretrained(dir);
     CHECK(back->config().feed_forward_proj == m->config().feed_forward_proj);
     CHECK(back->config().tie_word_embeddings == m->config().tie_word_embeddings);

@@ -357,11 +357,7 @@ inline std::shared_ptr<GPT> load_gpt2_pretrained(const std::string& dir, Dtype d
 /// `extra` fields are merged into config.json.
 inline void save_gpt2_pretrained(const GPT& model, const std::string& dir, const nlohmann::json& extra = {}) {
   std::filesystem::create_directories(dir);
-  nlohmann::json j = model.config().to_hf_json();
-  if (extra.is_object())
-    for (auto it = extra.begin(); it != extra.end(); ++it) j[it.key()] = it.value();
-  const std::string js = j.dump(2) + "\n";
-  io::write_file_atomic((std::filesystem::path(dir) / "config.json").string(), js.data(), js.size());
+  io::write_json_file((std::filesystem::path(dir) / "config.json").string(), model.config().to_hf_json(), extra);
   io::save_safetensors((std::filesystem::path(dir) / "model.safetensors").string(),
                        gpt2_state_dict_to_hf(model.state_dict()), {{"format", "pt"}});
 }
