@@ -587,7 +587,7 @@ inline io::TensorMap bert_read_weights(const std::string& dir, const char* op) {
   return io::load_safetensors(path);  // F16 / BF16 are read as float32
 }
 template <class M>
-void bert_load_into(M& model, const io::TensorMap& hf, bool prefixed, Dtype dtype, const std::string& dir, const char* op) {
+inline void bert_load_into(M& model, const io::TensorMap& hf, bool prefixed, Dtype dtype, const std::string& dir, const char* op) {
   if (dtype != kFloat32) model.to(dtype);
   try {
     model.load_state_dict(bert_state_dict_from_hf(hf, model, prefixed));
