@@ -469,7 +469,7 @@ def _register_families():
     import importlib
     import os
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    for family in ("bench_bert", "bench_t5"):
+    for family in ("bench_bert", "bench_t5", "bench_cyclegan", "bench_stylegan", "bench_vgg"):
         try:
             module = importlib.import_module(family)
         except ModuleNotFoundError as e:

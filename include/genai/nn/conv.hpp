@@ -151,6 +151,34 @@ class Upsample : public UnaryModule {
   std::optional<bool> align_;
 };
 
+/// Reflection padding of (N, C, H, W) or (C, H, W), as torch.nn.ReflectionPad2d:
+/// padding p pads every side by p; {left, right, top, bottom} per side (genai::pad, mode "reflect").
+class ReflectionPad2d : public UnaryModule {
+ public:
+  explicit ReflectionPad2d(int64_t padding) : p_{padding, padding, padding, padding} {}
+  ReflectionPad2d(int64_t left, int64_t right, int64_t top, int64_t bottom) : p_{left, right, top, bottom} {}
+  std::string type_name() const override { return "ReflectionPad2d"; }
+  std::string extra_repr() const override {
+    // appended piece by piece (see detail::pair_str: GCC 12's -Wrestrict false positive)
+    std::string s = "(";
+    for (int i = 0; i < 4; ++i) {
+      if (i) s += ", ";
+      s += std::to_string(p_[i]);
+    }
+    s += ")";
+    return s;
+  }
+  Tensor forward(const Tensor& x) override {
+    GENAI_CHECK(x.defined() && (x.dim() == 3 || x.dim() == 4),
+                "ReflectionPad2d: expected (N, C, H, W) or (C, H, W), got ",
+                x.defined() ? shape_str(x.shape()) : std::string("(undefined)"));
+    return pad(x, {p_[0], p_[1], p_[2], p_[3]}, "reflect");
+  }
+
+ private:
+  int64_t p_[4];
+};
+
 class PixelShuffle : public UnaryModule {
  public:
   explicit PixelShuffle(int64_t upscale_factor) : r_(upscale_factor) {}

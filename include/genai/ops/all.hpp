@@ -7,6 +7,7 @@
 #include "genai/ops/elementwise.hpp"
 #include "genai/ops/index.hpp"
 #include "genai/ops/matmul.hpp"
+#include "genai/ops/pad.hpp"
 #include "genai/ops/reduce.hpp"
 #include "genai/ops/softmax.hpp"
 #include "genai/ops/view.hpp"

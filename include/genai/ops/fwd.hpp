@@ -137,6 +137,15 @@ inline Tensor one_hot(const Tensor& index, int64_t num_classes = -1);
 inline Tensor triu(const Tensor& x, int64_t diagonal = 0);
 inline Tensor tril(const Tensor& x, int64_t diagonal = 0);
 
+// ---- pad.hpp
+/// Pads the last dims of input: pad = {left, right} (last dim) or {left, right, top, bottom}
+/// (last two dims), as torch.nn.functional.pad; mode "constant" (fills `value`), "reflect",
+/// "replicate" or "circular".
+inline Tensor pad(const Tensor& input, const std::vector<int64_t>& pad, std::string_view mode = "constant",
+                  double value = 0.0);
+/// pad(input, {left, right, top, bottom}, "reflect"), as torch.nn.ReflectionPad2d.
+inline Tensor reflection_pad2d(const Tensor& input, int64_t left, int64_t right, int64_t top, int64_t bottom);
+
 namespace detail {
 /// zeros(shape) with g written into slice(dim, start, end, step): the adjoint of slice.
 inline Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t start, int64_t end, int64_t step);
