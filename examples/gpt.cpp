@@ -36,6 +36,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -47,6 +48,8 @@
 #include <genai/models/transformer/gpt.hpp>
 #include <genai/models/transformer/kv_cache.hpp>
 #include <genai/text/bpe.hpp>
+
+#include "distributed_util.hpp"
 
 using namespace genai;
 using models::GPT;
@@ -124,6 +127,7 @@ struct TrainArgs {
   int64_t sample_tokens = 200;
   uint64_t seed = 1337;
   bool resume = false;
+  bool distributed = false;
 };
 
 /// nanoGPT's get_batch: `B` windows of T + 1 tokens at uniform offsets -> x, y (B, T).
@@ -156,6 +160,7 @@ int run_train(const TrainArgs& a) {
                  a.text.empty() ? "" : (" -- '" + a.text + "' not found").c_str());
     return 2;
   }
+  examples::Distributed dist(a.distributed);  // --distributed: one of mpirun's processes
   std::filesystem::create_directories(a.out);
   manual_seed(a.seed);
   const std::string ckpt_path = a.out + "/checkpoint.safetensors";
@@ -200,7 +205,8 @@ int run_train(const TrainArgs& a) {
                  static_cast<long long>(T), train_ids.size(), val_ids.size());
     return 2;
   }
-  std::printf("text: %s, %zu characters; %s tokenizer, %lld tokens in the vocabulary; %zu train / %zu val tokens\n",
+  if (dist.is_main())
+    std::printf("text: %s, %zu characters; %s tokenizer, %lld tokens in the vocabulary; %zu train / %zu val tokens\n",
               a.text.c_str(), text.size(), tok.kind.c_str(), static_cast<long long>(tok.vocab_size()), train_ids.size(),
               val_ids.size());
   Generator init_gen(a.seed);
@@ -208,11 +214,13 @@ int run_train(const TrainArgs& a) {
   auto opt = model.configure_optimizers(a.weight_decay, a.lr, {a.beta1, a.beta2});
   const int64_t decay_iters = a.lr_decay_iters > 0 ? a.lr_decay_iters : a.max_iters;
   optim::WarmupCosineLR sched(*opt, std::min(a.warmup_iters, decay_iters - 1), decay_iters, a.min_lr);
-  std::printf("model: %lld parameters (%.2fM), %lld layers, %lld heads, %lld wide, context %lld\n",
+  if (dist.is_main())
+    std::printf("model: %lld parameters (%.2fM), %lld layers, %lld heads, %lld wide, context %lld\n",
               static_cast<long long>(model.num_parameters()), static_cast<double>(model.num_params()) / 1e6,
               static_cast<long long>(cfg.n_layer), static_cast<long long>(cfg.n_head),
               static_cast<long long>(cfg.n_embd), static_cast<long long>(cfg.block_size));
-  Generator data_gen(a.seed + 1);
+  // each process draws its own batches (as nanoGPT's DDP: another seed per rank)
+  Generator data_gen(a.seed + 1 + 7919 * static_cast<uint64_t>(dist.rank()));
   int64_t iter = 0;
   double best_val = INFINITY, elapsed0 = 0;
   if (ck) {
@@ -225,8 +233,12 @@ int run_train(const TrainArgs& a) {
     best_val = ck->get_float("best_val_loss", INFINITY);
     elapsed0 = ck->get_float("elapsed_s", 0.0);
     std::printf("resumed from %s at iteration %lld\n", ckpt_path.c_str(), static_cast<long long>(iter));
+    // the checkpoint holds rank 0's batch generator: the others draw a new stream
+    if (dist.rank() > 0) data_gen.manual_seed(a.seed + 1 + 7919 * static_cast<uint64_t>(dist.rank()) + static_cast<uint64_t>(iter));
   }
-  train::MetricsLogger log(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/resuming);
+  dist.wrap(model);  // --distributed: rank 0's weights everywhere, gradients averaged
+  std::optional<train::MetricsLogger> log;  // rank 0 writes the metrics, checkpoints and model
+  if (dist.is_main()) log.emplace(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/resuming);
   const double cpu0 = (ck ? ck->get_float("cpu_s", 0.0) : 0.0) - cpu_s();  // CPU seconds of earlier runs
 
   auto estimate_loss = [&](const std::vector<int64_t>& ids, int64_t n_batches) {
@@ -238,9 +250,10 @@ int run_train(const TrainArgs& a) {
       s += GPT::loss(model.forward(x), y).item<double>();
     }
     model.train();
-    return s / static_cast<double>(std::max<int64_t>(n_batches, 1));
+    return dist.mean(s / static_cast<double>(std::max<int64_t>(n_batches, 1)));  // over all processes' batches
   };
   auto save_all = [&](double elapsed, bool export_model) {
+    if (!dist.is_main()) return;
     io::Checkpoint c;
     c.model() = model.state_dict();
     c.optim() = opt->state_dict();
@@ -262,11 +275,11 @@ int run_train(const TrainArgs& a) {
   const double t0 = now_s() - elapsed0;
   double t_train = 0;  // seconds inside training iterations (excludes evaluation)
   int64_t n_timed = 0;
-  train::ProgressBar bar(a.max_iters - iter, {.desc = "train"});
+  train::ProgressBar bar(a.max_iters - iter, {.desc = "train", .stream = dist.progress_stream()});
   model.train();
   double last_loss = NAN;
   while (true) {
-    const bool last = iter >= a.max_iters || (a.minutes > 0 && now_s() - t0 >= a.minutes * 60);
+    const bool last = dist.from_main(iter >= a.max_iters || (a.minutes > 0 && now_s() - t0 >= a.minutes * 60));
     if (a.eval_interval > 0 && (iter % a.eval_interval == 0 || last)) {
       const int64_t nb = last ? std::max(a.eval_iters, a.final_eval_iters) : a.eval_iters;
       const double tr = estimate_loss(train_ids, nb), va = estimate_loss(val_ids, nb);
@@ -274,9 +287,10 @@ int run_train(const TrainArgs& a) {
       const bool improved = va < best_val;
       best_val = std::min(best_val, va);
       const double cpu = cpu0 + cpu_s();
-      std::fprintf(stderr, "\nstep %lld: train loss %.4f, val loss %.4f (%.1f s, %.1f s CPU, %.2f ms/iter)\n",
-                   static_cast<long long>(iter), tr, va, elapsed, cpu, n_timed ? 1e3 * t_train / n_timed : 0.0);
-      log.log({{"iter", iter}, {"train_loss", tr}, {"val_loss", va}, {"lr", sched.get_last_lr()[0]},
+      if (dist.is_main())
+        std::fprintf(stderr, "\nstep %lld: train loss %.4f, val loss %.4f (%.1f s, %.1f s CPU, %.2f ms/iter)\n",
+                     static_cast<long long>(iter), tr, va, elapsed, cpu, n_timed ? 1e3 * t_train / n_timed : 0.0);
+      if (log) log->log({{"iter", iter}, {"train_loss", tr}, {"val_loss", va}, {"lr", sched.get_last_lr()[0]},
                {"elapsed_s", elapsed}, {"cpu_s", cpu},
                {"ms_per_iter", n_timed ? 1e3 * t_train / static_cast<double>(n_timed) : 0.0}});
       save_all(elapsed, improved || !std::filesystem::exists(a.out + "/model.safetensors"));
@@ -287,6 +301,7 @@ int run_train(const TrainArgs& a) {
     Tensor loss = GPT::loss(model.forward(x), y);
     opt->zero_grad();
     loss.backward();
+    dist.synchronize();  // --distributed: the gradients' average over the processes
     if (a.grad_clip > 0) optim::clip_grad_norm_(model.parameters(), a.grad_clip);
     opt->step();
     sched.step();
@@ -300,9 +315,15 @@ int run_train(const TrainArgs& a) {
     bar.update();
   }
   bar.close();
+  if (!dist.is_main()) return 0;
   std::printf("done: %lld iterations, %.1f s in training steps (%.2f ms/iter), best val loss %.4f; model in %s\n",
               static_cast<long long>(iter), t_train, n_timed ? 1e3 * t_train / static_cast<double>(n_timed) : 0.0,
               best_val, a.out.c_str());
+  if (dist.on())
+    std::printf("distributed: %d processes, global batch %lld; waiting for gradient reductions: %.2f ms/iter (%.1f%%)\n",
+                dist.world(), static_cast<long long>(a.batch_size * dist.world()),
+                n_timed ? 1e3 * dist.sync_seconds() / static_cast<double>(n_timed) : 0.0,
+                t_train > 0 ? 100.0 * dist.sync_seconds() / t_train : 0.0);
   if (a.sample_tokens > 0) {  // a short sample from the final weights
     model.eval();
     models::GPTDecoder dec(model);
@@ -462,6 +483,8 @@ int main(int argc, char** argv) {
   tr->add_option("--sample-tokens", t.sample_tokens, "tokens to sample at the end (0: none)")->capture_default_str();
   tr->add_option("--seed", t.seed, "random seed")->capture_default_str();
   tr->add_flag("--resume", t.resume, "continue from OUT/checkpoint.safetensors");
+  tr->add_flag("--distributed", t.distributed,
+               "data-parallel training over the processes of `mpirun -np N` (--batch-size per process; rank 0 writes)");
 
   GenArgs g;
   CLI::App* ge = app.add_subcommand("generate", "generate text from a model folder");

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -33,6 +34,9 @@
 #include <genai/train/metrics.hpp>
 #include <genai/train/progress.hpp>
 
+#include <genai/distributed/sampler.hpp>
+
+#include "distributed_util.hpp"
 #include "example_util.hpp"
 
 using namespace genai;
@@ -51,6 +55,7 @@ struct Args {
   uint64_t seed = 0;
   std::string out = "vae_out";
   bool resume = false;
+  bool distributed = false;
   int threads = 0;
   std::string data = data::FashionMNIST::kDefaultRoot;
   int64_t limit = -1;
@@ -154,6 +159,9 @@ int main(int argc, char** argv) {
   app.add_option("--out", a.out, "output directory (metrics.jsonl, PNGs, checkpoint.safetensors)")
       ->capture_default_str();
   app.add_flag("--resume", a.resume, "continue from <out>/checkpoint.safetensors if it exists");
+  app.add_flag("--distributed", a.distributed,
+               "data-parallel training over the processes of `mpirun -np N` (--batch per process; rank 0 evaluates "
+               "and writes)");
   app.add_option("--threads", a.threads, "worker threads (0: GENAI_NUM_THREADS or all cores)")->capture_default_str();
   app.add_option("--data", a.data, "directory with the Fashion-MNIST IDX files")->capture_default_str();
   app.add_option("--limit", a.limit, "use only the first N training images (and N/6 test images); -1: all")
@@ -165,12 +173,16 @@ int main(int argc, char** argv) {
 
   if (a.threads > 0) set_num_threads(a.threads);
   if (!data::FashionMNIST::available(a.data)) return examples::missing_fashion_mnist("vae", a.data);
+  examples::Distributed dist(a.distributed);  // --distributed: one of mpirun's processes
   std::filesystem::create_directories(a.out);
   manual_seed(a.seed);
 
   data::FashionMNIST train_set(a.data, true, a.limit);
   data::FashionMNIST test_set(a.data, false, a.limit < 0 ? -1 : std::max<int64_t>(a.limit / 6, 16));
-  data::DataLoader loader(train_set, {.batch_size = a.batch, .shuffle = true, .seed = a.seed});
+  // --distributed: each process visits its shard of every epoch's permutation (the sampler shuffles)
+  distributed::DistributedSampler shard(train_set, dist.world(), dist.rank(), {.shuffle = true, .seed = a.seed});
+  data::DataLoader loader(dist.on() ? static_cast<const data::Dataset&>(shard) : train_set,
+                          {.batch_size = a.batch, .shuffle = !dist.on(), .seed = a.seed});
 
   const auto lik = models::parse_vae_likelihood(a.likelihood);
   std::unique_ptr<models::VAEBase> model;
@@ -207,9 +219,15 @@ int main(int argc, char** argv) {
                 static_cast<long long>(start_epoch + 1), static_cast<long long>(skip_batches),
                 static_cast<long long>(step));
   }
-  train::MetricsLogger log(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/a.resume);
+  dist.wrap(m);  // --distributed: rank 0's weights everywhere, gradients averaged
+  // the reparameterization noise (global generator) must differ between the processes
+  if (dist.rank() > 0) manual_seed(a.seed + 104729 * static_cast<uint64_t>(dist.rank()) + static_cast<uint64_t>(step));
+  std::optional<train::MetricsLogger> log;  // rank 0 evaluates, logs and writes
+  if (dist.is_main()) log.emplace(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/a.resume);
+  double t_steps = 0;  // seconds in training steps
 
   auto save = [&](int64_t epoch, int64_t batch_in_epoch, const Generator& loader_state) {
+    if (!dist.is_main()) return;
     io::Checkpoint ck;
     ck.model() = m.state_dict();
     ck.optim() = opt.state_dict();
@@ -229,10 +247,11 @@ int main(int argc, char** argv) {
     if (a.steps >= 0 && step >= a.steps) break;
     const auto t0 = std::chrono::steady_clock::now();
     const Generator loader_at_start = loader.generator();  // to resume mid-epoch
+    shard.set_epoch(epoch);
     int64_t todo = loader.size() - skip_batches;
     if (a.steps >= 0) todo = std::min(todo, a.steps - step);
     m.train();
-    train::ProgressBar bar(todo, {.desc = "epoch " + std::to_string(epoch + 1)});
+    train::ProgressBar bar(todo, {.desc = "epoch " + std::to_string(epoch + 1), .stream = dist.progress_stream()});
     double loss_sum = 0;
     int64_t n = 0, consumed = 0;  // consumed: batches of this epoch done, before a resume too
     for (const data::Example& b : loader) {
@@ -241,10 +260,13 @@ int main(int argc, char** argv) {
         continue;
       }
       if (a.steps >= 0 && step >= a.steps) break;
+      const auto ts = std::chrono::steady_clock::now();
       opt.zero_grad();
       Tensor loss = m.loss(b.input, m.forward(b.input)).loss;  // noise from the global generator
       loss.backward();
+      dist.synchronize();  // --distributed: the gradients' average over the processes
       opt.step();
+      t_steps += std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
       ++step;
       ++consumed;
       last_loss = loss.item<double>();
@@ -259,6 +281,7 @@ int main(int argc, char** argv) {
     bar.close();
     stopped = consumed < loader.size();  // only the --steps limit ends an epoch early
     skip_batches = 0;
+    if (!dist.is_main()) continue;  // rank 0 evaluates and writes
 
     m.eval();
     EvalResult ev = evaluate(m, test_set, a.seed + 2000);
@@ -266,7 +289,7 @@ int main(int argc, char** argv) {
     std::printf("epoch %lld%s: train loss %.3f, test -ELBO %.3f nats (recon %.3f, KL %.3f), %.1f s\n",
                 static_cast<long long>(epoch + 1), stopped ? " (stopped by --steps)" : "",
                 n ? loss_sum / static_cast<double>(n) : NAN, ev.neg_elbo, ev.recon, ev.kl, secs);
-    log.log({{"epoch", epoch + 1},
+    log->log({{"epoch", epoch + 1},
              {"step", step},
              {"train_loss", n ? loss_sum / static_cast<double>(n) : NAN},
              {"test_neg_elbo", ev.neg_elbo},
@@ -280,13 +303,22 @@ int main(int argc, char** argv) {
       save(epoch + 1, 0, loader.generator());
   }
 
+  if (dist.on()) {
+    if (!dist.is_main()) return 0;
+    std::printf("distributed: %d processes, global batch %lld; %.2f ms per training step, of which waiting for "
+                "gradient reductions %.2f ms (%.1f%%)\n",
+                dist.world(), static_cast<long long>(a.batch * dist.world()), 1e3 * t_steps / std::max<int64_t>(step, 1),
+                1e3 * dist.sync_seconds() / std::max<int64_t>(step, 1), t_steps > 0 ? 100.0 * dist.sync_seconds() / t_steps : 0.0);
+  } else {
+    std::printf("%.2f ms per training step\n", 1e3 * t_steps / std::max<int64_t>(step, 1));
+  }
   if (a.iwae_k > 0) {
     m.eval();
     const int64_t n = a.iwae_n < 0 ? test_set.size() : std::min(a.iwae_n, test_set.size());
     const double nll = iwae_nll(m, test_set, a.iwae_k, n, a.seed + 3000);
     std::printf("test -log p(x) <= %.3f nats per image (IWAE bound, k = %lld, %lld images)\n", nll,
                 static_cast<long long>(a.iwae_k), static_cast<long long>(n));
-    log.log({{"step", step}, {"test_iwae_nll", nll}, {"iwae_k", a.iwae_k}, {"iwae_images", n}});
+    log->log({{"step", step}, {"test_iwae_nll", nll}, {"iwae_k", a.iwae_k}, {"iwae_images", n}});
   }
 
   if (!std::isnan(first_loss) && !std::isnan(last_loss)) {

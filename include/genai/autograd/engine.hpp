@@ -112,6 +112,7 @@ inline TensorList AccumulateGrad::apply(TensorList&& grads) {
     Tensor acc = leaf->grad;
     acc.add_(g);  // in place, as torch: a handle the user keeps to .grad() sees the sum
   }
+  if (const GradAccumulatedHook& hook = grad_accumulated_hook(); hook.fn) hook.fn(hook.ctx, leaf_);
   return {};
 }
 

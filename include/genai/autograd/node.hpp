@@ -85,6 +85,19 @@ class Node : public std::enable_shared_from_this<Node> {
   uint64_t seq_;
 };
 
+/// A process-wide callback that a backward pass runs right after it has added
+/// into a leaf's .grad() (once per leaf and pass; not for autograd::grad, which
+/// returns gradients instead). genai/distributed sets it to start reducing a bucket
+/// of gradients while the rest of backward runs (as the hooks of torch's DDP).
+struct GradAccumulatedHook {
+  void (*fn)(void* ctx, const Tensor& leaf) = nullptr;
+  void* ctx = nullptr;
+};
+inline GradAccumulatedHook& grad_accumulated_hook() {
+  static GradAccumulatedHook hook;
+  return hook;
+}
+
 /// Adds gradients into a leaf tensor's .grad (the end of every backward path).
 class AccumulateGrad final : public Node {
  public:

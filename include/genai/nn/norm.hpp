@@ -43,6 +43,7 @@ class BatchNorm : public UnaryModule {
       NoGradGuard ng;
       num_batches_tracked += 1.0;
     }
+    if (is_training() && sync_sum) return synced_forward(x);
     return batch_norm(x, use_batch && !is_training() ? Tensor() : running_mean,
                       use_batch && !is_training() ? Tensor() : running_var, weight, bias, use_batch, momentum_, eps_);
   }
@@ -50,7 +51,38 @@ class BatchNorm : public UnaryModule {
   Tensor weight, bias;                                   // (C) when affine
   Tensor running_mean, running_var, num_batches_tracked;  // (C), (C), () when tracked
 
+  /// Synchronized batch norm (torch.nn.SyncBatchNorm): when set, training-mode statistics
+  /// are those of the global batch, all processes' batches together. `sync_sum(t)` must
+  /// return the elementwise sum of t over the processes, differentiably (its backward
+  /// sums the gradients the same way); genai::distributed::convert_sync_batchnorm sets it.
+  Tensor (*sync_sum)(const Tensor&) = nullptr;
+
  private:
+  /// Two-pass statistics over the global batch: mean = sum(x) / n, var = sum((x - mean)^2) / n.
+  Tensor synced_forward(const Tensor& x) {
+    GENAI_CHECK(x.dim() >= 2 && x.size(1) == n_, type_, " (synchronized): expected input (N, ", n_,
+                ", ...), got ", shape_str(x.shape()));
+    std::vector<int64_t> dims{0};
+    Shape bshape(static_cast<size_t>(x.dim()), 1);  // (1, C, 1, ...)
+    bshape[1] = n_;
+    for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+    Tensor count = full({1}, static_cast<double>(x.numel() / n_), x.dtype());
+    Tensor sums = sync_sum(cat({sum(x, dims), count}));                                 // (C + 1)
+    const double n = sums.narrow(0, n_, 1).detach().item<double>();                      // global count
+    GENAI_CHECK(n > 1, type_, " (synchronized): expected more than 1 value per channel over all processes");
+    Tensor mean = mul(sums.narrow(0, 0, n_), 1.0 / n);                                   // (C)
+    Tensor xc = sub(x, view(mean, bshape));                                               // x - mean
+    Tensor var = mul(sync_sum(sum(square(xc), dims)), 1.0 / n);                          // (C), biased
+    Tensor y = mul(xc, view(rsqrt(add(var, eps_)), bshape));
+    if (weight.defined()) y = add(mul(y, view(weight, bshape)), view(bias, bshape));
+    if (running_mean.defined()) {  // as torch: the running variance is the unbiased one
+      NoGradGuard ng;
+      running_mean.mul_(1.0 - momentum_).add_(mul(mean.detach(), momentum_));
+      running_var.mul_(1.0 - momentum_).add_(mul(var.detach(), momentum_ * n / (n - 1)));
+    }
+    return y;
+  }
+
   int64_t n_;
   double eps_, momentum_;
   std::string type_;
