@@ -30,6 +30,7 @@
 #include <genai/models/eval/fmnist_classifier.hpp>
 #include <genai/ops/loss.hpp>
 #include <genai/optim/adam.hpp>
+#include <genai/optim/clip.hpp>
 #include <genai/optim/lr_scheduler.hpp>
 #include <genai/train/metrics.hpp>
 #include <genai/train/progress.hpp>
@@ -47,6 +48,8 @@ struct Args {
   double lr = 3e-3;
   double weight_decay = 5e-4;
   bool no_augment = false;
+  double label_smoothing = 0.0;
+  double clip_grad_norm = 0.0;
   uint64_t seed = 0;
   std::string out = "fmnist_classifier_out";
   bool resume = false;
@@ -88,6 +91,12 @@ int run(int argc, char** argv) {
   app.add_option("--lr", a.lr, "peak learning rate of the one-cycle schedule (AdamW)")->capture_default_str();
   app.add_option("--weight-decay", a.weight_decay, "AdamW's decoupled weight decay")->capture_default_str();
   app.add_flag("--no-augment", a.no_augment, "train without random flips and shifts");
+  app.add_option("--label-smoothing", a.label_smoothing, "cross-entropy label smoothing (as F.cross_entropy)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--clip-grad-norm", a.clip_grad_norm, "clip the gradients' global L2 norm to this value; 0: off")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--seed", a.seed, "seeds initialization, shuffling, dropout and augmentation")->capture_default_str();
   app.add_option("--out", a.out, "output directory (metrics.jsonl, checkpoint, fmnist_classifier.safetensors)")
       ->capture_default_str();
@@ -172,8 +181,9 @@ int run(int argc, char** argv) {
       Tensor x = a.no_augment ? b.input : models::random_shift_flip(b.input, 2, aug_gen);  // (B, 1, 28, 28)
       opt.zero_grad();
       Tensor logits = m.forward(x);  // (B, 10)
-      Tensor loss = cross_entropy(logits, b.target);
+      Tensor loss = cross_entropy(logits, b.target, Tensor(), -100, "mean", a.label_smoothing);
       loss.backward();
+      if (a.clip_grad_norm > 0) optim::clip_grad_norm_(m.parameters(), a.clip_grad_norm);
       opt.step();
       sched.step();
       ++step;
