@@ -48,6 +48,9 @@
 #include <genai/models/transformer/bert.hpp>
 #include <genai/text/wordpiece.hpp>
 
+#include "distributed_util.hpp"
+#include "example_util.hpp"
+
 using namespace genai;
 using models::BertConfig;
 using models::BertForMaskedLM;
@@ -69,6 +72,7 @@ struct TrainArgs {
   double lr = 1e-3, min_lr = 1e-4, weight_decay = 0.01, grad_clip = 1.0, val_fraction = 0.1;
   uint64_t seed = 1337;
   bool resume = false;
+  bool distributed = false;
 };
 
 /// `B` windows of T - 2 tokens at uniform offsets, as [CLS] ... [SEP] (B, T), and the
@@ -118,6 +122,7 @@ int run_train(const TrainArgs& a) {
                  a.text.empty() ? "" : (" -- '" + a.text + "' not found").c_str());
     return 2;
   }
+  examples::Distributed dist(a.distributed);  // --distributed: one of mpirun's processes
   std::filesystem::create_directories(a.out);
   manual_seed(a.seed);
   const std::string ckpt_path = a.out + "/checkpoint.safetensors";
@@ -147,8 +152,9 @@ int run_train(const TrainArgs& a) {
   }
   const double t_tok = now_s();
   std::vector<int64_t> train_ids = tok.tokenize_ids(train_text), val_ids = tok.tokenize_ids(val_text);
-  std::printf("text: %s, %zu bytes; %s vocabulary of %lld tokens; %zu train / %zu val tokens (%.1f s)\n", a.text.c_str(),
-              raw.size(), a.tokenizer.c_str(), static_cast<long long>(tok.vocab_size()), train_ids.size(), val_ids.size(),
+  if (dist.is_main())
+    std::printf("text: %s, %zu bytes; %s vocabulary of %lld tokens; %zu train / %zu val tokens (%.1f s)\n",
+                a.text.c_str(), raw.size(), a.tokenizer.c_str(), static_cast<long long>(tok.vocab_size()), train_ids.size(), val_ids.size(),
               now_s() - t_tok);
 
   BertConfig cfg{.vocab_size = tok.vocab_size(), .hidden_size = a.hidden, .num_hidden_layers = a.layers,
@@ -175,12 +181,15 @@ int run_train(const TrainArgs& a) {
                    optim::AdamWOptions{.lr = a.lr, .betas = {0.9, 0.999}, .eps = 1e-6, .weight_decay = a.weight_decay});
   optim::WarmupCosineLR sched(opt, std::max<int64_t>(0, std::min(a.warmup_iters, a.max_iters - 1)),
                              std::max<int64_t>(a.max_iters, 1), a.min_lr);
-  std::printf("model: %lld parameters (%.2fM), %lld layers, %lld heads, %lld wide, intermediate %lld, sequence %lld\n",
+  if (dist.is_main())
+    std::printf(
+        "model: %lld parameters (%.2fM), %lld layers, %lld heads, %lld wide, intermediate %lld, sequence %lld\n",
               static_cast<long long>(model.num_parameters()), static_cast<double>(model.num_parameters()) / 1e6,
               static_cast<long long>(cfg.num_hidden_layers), static_cast<long long>(cfg.num_attention_heads),
               static_cast<long long>(cfg.hidden_size), static_cast<long long>(cfg.intermediate_size),
               static_cast<long long>(T));
-  Generator data_gen(a.seed + 1);
+  // each process draws its own batches and masks (another seed per rank; rank 0's is the single-process one)
+  Generator data_gen(a.seed + 1 + 7919 * static_cast<uint64_t>(dist.rank()));
   int64_t iter = 0;
   double best_val = INFINITY, elapsed0 = 0;
   if (ck) {
@@ -193,8 +202,15 @@ int run_train(const TrainArgs& a) {
     best_val = ck->get_float("best_val_loss", INFINITY);
     elapsed0 = ck->get_float("elapsed_s", 0.0);
     std::printf("resumed from %s at iteration %lld\n", ckpt_path.c_str(), static_cast<long long>(iter));
+    // the checkpoint holds rank 0's batch generator: the others draw a new stream
+    if (dist.rank() > 0)
+      data_gen.manual_seed(a.seed + 1 + 7919 * static_cast<uint64_t>(dist.rank()) + static_cast<uint64_t>(iter));
   }
-  train::MetricsLogger log(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/resuming);
+  dist.wrap(model);  // --distributed: rank 0's weights everywhere, gradients averaged
+  // the dropout masks (global generator) must differ between the processes
+  if (dist.rank() > 0) manual_seed(a.seed + 104729 * static_cast<uint64_t>(dist.rank()) + static_cast<uint64_t>(iter));
+  std::optional<train::MetricsLogger> log;  // rank 0 evaluates and writes the metrics, checkpoints and model
+  if (dist.is_main()) log.emplace(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/resuming);
   const double cpu0 = (ck ? ck->get_float("cpu_s", 0.0) : 0.0) - cpu_s();
   const int64_t cls = tok.cls_id(), sep = tok.sep_id(), mask_id = tok.mask_id();
 
@@ -224,6 +240,7 @@ int run_train(const TrainArgs& a) {
                 static_cast<double>(tot.baseline) / n};
   };
   auto save_all = [&](double elapsed, bool export_model) {
+    if (!dist.is_main()) return;
     io::Checkpoint c;
     c.model() = model.state_dict();
     c.optim() = opt.state_dict();
@@ -246,11 +263,11 @@ int run_train(const TrainArgs& a) {
   double t_train = 0;
   int64_t n_timed = 0;
   Eval last_val{NAN, NAN, NAN};
-  train::ProgressBar bar(a.max_iters - iter, {.desc = "train"});
+  train::ProgressBar bar(a.max_iters - iter, {.desc = "train", .stream = dist.progress_stream()});
   model.train();
   while (true) {
     const bool last = iter >= a.max_iters;
-    if (a.eval_interval > 0 && (iter % a.eval_interval == 0 || last)) {
+    if (dist.is_main() && a.eval_interval > 0 && (iter % a.eval_interval == 0 || last)) {  // rank 0 evaluates
       Eval tr = evaluate(train_ids, a.seed + 100), va = evaluate(val_ids, a.seed + 200);
       last_val = va;
       const double elapsed = now_s() - t0, cpu = cpu0 + cpu_s();
@@ -260,7 +277,7 @@ int run_train(const TrainArgs& a) {
                    "\nstep %lld: train loss %.4f acc %.4f, val loss %.4f acc %.4f (%.1f s, %.1f s CPU, %.2f ms/iter)\n",
                    static_cast<long long>(iter), tr.loss, tr.acc, va.loss, va.acc, elapsed, cpu,
                    n_timed ? 1e3 * t_train / static_cast<double>(n_timed) : 0.0);
-      log.log({{"iter", iter}, {"train_loss", tr.loss}, {"train_masked_acc", tr.acc}, {"val_loss", va.loss},
+      log->log({{"iter", iter}, {"train_loss", tr.loss}, {"train_masked_acc", tr.acc}, {"val_loss", va.loss},
                {"val_masked_acc", va.acc}, {"val_unigram_acc", va.baseline}, {"lr", sched.get_last_lr()[0]},
                {"elapsed_s", elapsed}, {"cpu_s", cpu},
                {"ms_per_iter", n_timed ? 1e3 * t_train / static_cast<double>(n_timed) : 0.0}});
@@ -272,22 +289,25 @@ int run_train(const TrainArgs& a) {
     auto [inp, labels] = models::mask_tokens(x, sp, cfg.vocab_size, mask_id, a.mlm_prob, data_gen);
     Tensor loss = BertForMaskedLM::loss(model.forward(inp), labels);
     opt.zero_grad();
-    loss.backward();
+    loss.backward();  // --distributed: backward leaves the gradients' average over the processes
     if (a.grad_clip > 0) optim::clip_grad_norm_(model.parameters(), a.grad_clip);
     opt.step();
     sched.step();
     ++iter;
     t_train += now_s() - ts;
     ++n_timed;
+    examples::check_finite_loss(loss.item<double>(), iter);
     char post[64];
     std::snprintf(post, sizeof post, "loss=%.4f lr=%.2e", loss.item<double>(), sched.get_last_lr()[0]);
     bar.set_postfix(post);
     bar.update();
   }
   bar.close();
+  if (!dist.is_main()) return 0;
   std::printf("done: %lld iterations, %.1f s in training steps (%.2f ms/iter); model in %s\n",
               static_cast<long long>(iter), t_train, n_timed ? 1e3 * t_train / static_cast<double>(n_timed) : 0.0,
               a.out.c_str());
+  if (dist.on()) examples::report_step_time(dist, a.batch_size, n_timed, t_train);
   std::printf("held-out masked-token accuracy %.4f (MLM loss %.4f) vs unigram baseline %.4f (always '%s')\n",
               last_val.acc, last_val.loss, last_val.baseline, tok.id_to_token(top_token).c_str());
   return 0;
@@ -373,6 +393,9 @@ int main(int argc, char** argv) {
   tr->add_option("--val-fraction", t.val_fraction, "fraction of the text held out")->capture_default_str();
   tr->add_option("--seed", t.seed, "random seed")->capture_default_str();
   tr->add_flag("--resume", t.resume, "continue from OUT/checkpoint.safetensors");
+  tr->add_flag("--distributed", t.distributed,
+               "data-parallel training over the processes of `mpirun -np N` (--batch-size per process; rank 0 "
+               "evaluates and writes)");
 
   FillArgs f;
   CLI::App* fm = app.add_subcommand("fill-mask", "predict the [MASK] tokens of a text");

@@ -27,12 +27,16 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include <genai/genai.hpp>
 #include <genai/models/rnn/char_lstm.hpp>
+
+#include "distributed_util.hpp"
+#include "example_util.hpp"
 
 using namespace genai;
 using namespace genai::models::rnn;
@@ -45,7 +49,7 @@ struct Args {
   int64_t top_k = 0, eval_limit = 0;
   double minutes = 0, lr = 2e-3, clip = 1.0, dropout = 0.0, val_fraction = 0.1, temperature = 1.0, top_p = 1.0;
   uint64_t seed = 0;
-  bool resume = false, sample = false;
+  bool resume = false, sample = false, distributed = false;
   int threads = 0;
 };
 
@@ -127,20 +131,29 @@ int run_train(const Args& a) {
     std::fprintf(stderr, "char_rnn: text file '%s' not found\n", a.text.c_str());
     return 2;
   }
+  examples::Distributed dist(a.distributed);  // --distributed: one of mpirun's processes
   std::filesystem::create_directories(a.out);
   manual_seed(a.seed);
   data::CharDataset train_set(a.text, a.seq_len, data::Split::Train, a.val_fraction);
   data::CharDataset val_set(a.text, a.seq_len, data::Split::Val, a.val_fraction);
   const data::CharTokenizer& tok = train_set.tokenizer();
-  std::printf("text: %s, %lld characters in the vocabulary, %lld train / %lld validation characters\n", a.text.c_str(),
+  if (dist.is_main())
+    std::printf("text: %s, %lld characters in the vocabulary, %lld train / %lld validation characters\n", a.text.c_str(),
               static_cast<long long>(tok.vocab_size()), static_cast<long long>(train_set.ids().size(0)),
               static_cast<long long>(val_set.ids().size(0)));
 
   CharLSTMConfig cfg{tok.vocab_size(), a.embd, a.hidden, a.layers, a.dropout};
   CharLSTM model(cfg);
   optim::Adam opt(model.parameters(), {.lr = a.lr});
-  StreamBatcher batcher(train_set.ids(), a.batch, a.seq_len, a.seed + 1);
-  std::printf("model: %lld parameters; %lld steps per pass over the training text\n",
+  // --distributed: each process reads its own contiguous part of the training text
+  Tensor train_ids = train_set.ids();
+  if (dist.world() > 1) {
+    const int64_t part = train_ids.size(0) / dist.world();
+    train_ids = train_ids.narrow(0, dist.rank() * part, part);
+  }
+  StreamBatcher batcher(train_ids, a.batch, a.seq_len, a.seed + 1);
+  if (dist.is_main())
+    std::printf("model: %lld parameters; %lld steps per pass over the training text\n",
               static_cast<long long>(model.num_parameters()), static_cast<long long>(batcher.steps_per_epoch()));
 
   const std::string ckpt = a.out + "/checkpoint.safetensors";
@@ -162,41 +175,52 @@ int run_train(const Args& a) {
     std::printf("resumed from %s at step %lld (%.0f s of training)\n", ckpt.c_str(), static_cast<long long>(step),
                 elapsed0);
   }
-  train::MetricsLogger log(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/a.resume);
+  dist.wrap(model);  // --distributed: rank 0's weights everywhere, gradients averaged by backward
+  // dropout's noise (global generator) must differ between the processes
+  if (dist.rank() > 0) manual_seed(a.seed + 104729 * static_cast<uint64_t>(dist.rank()) + static_cast<uint64_t>(step));
+  std::optional<train::MetricsLogger> log;  // rank 0 evaluates, logs and writes
+  if (dist.is_main()) log.emplace(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/a.resume);
   Tensor val_ids = val_set.ids();
   if (a.eval_limit > 0 && val_ids.size(0) > a.eval_limit) val_ids = val_ids.narrow(0, 0, a.eval_limit);
 
   const double t0 = now_s() - elapsed0;
   const int64_t total = a.steps > 0 ? a.steps : -1;
-  train::ProgressBar bar(total > 0 ? total - step : 0, {.desc = "train"});
+  train::ProgressBar bar(total > 0 ? total - step : 0, {.desc = "train", .stream = dist.progress_stream()});
   LSTMState state;
   double loss_sum = 0;
   int64_t loss_n = 0, tokens = 0;
-  double t_last = now_s();
+  double t_last = now_s(), t_steps = 0;
+  int64_t steps_here = 0;
   auto evaluate_and_save = [&](bool final_eval) {
+    // the training loss over all processes' batches (every process calls this at the same step)
+    const double train_loss = dist.mean(loss_n ? loss_sum / static_cast<double>(loss_n) : NAN);
+    loss_sum = 0;
+    loss_n = 0;
+    if (!dist.is_main()) return;
     const double val = evaluate(model, val_ids, a.batch, a.seq_len);
     const double elapsed = now_s() - t0, dt = now_s() - t_last;
     const bool improved = val < best_val;  // the long run overfits: keep the best weights apart
     best_val = std::min(best_val, val);
-    const double train_loss = loss_n ? loss_sum / static_cast<double>(loss_n) : NAN;
-    log.log({{"step", step}, {"elapsed_s", elapsed}, {"cpu_s", cpu0 + cpu_s()}, {"train_loss", train_loss}, {"val_loss", val},
+    log->log({{"step", step}, {"elapsed_s", elapsed}, {"cpu_s", cpu0 + cpu_s()}, {"train_loss", train_loss}, {"val_loss", val},
              {"tokens_per_s", dt > 0 ? static_cast<double>(tokens) / dt : 0.0}, {"epoch", batcher.epoch()}});
     std::fprintf(stderr, "\nstep %lld, %.0f s: train loss %.4f, validation loss %.4f nats/char%s\n",
                  static_cast<long long>(step), elapsed, train_loss, val, final_eval ? " (final)" : "");
     save_checkpoint(ckpt, model, opt, batcher, tok, step, elapsed, cpu0 + cpu_s(), best_val);
     if (improved) save_checkpoint(a.out + "/best.safetensors", model, opt, batcher, tok, step, elapsed, cpu0 + cpu_s(), best_val);
-    loss_sum = 0;
-    loss_n = 0;
     tokens = 0;
     t_last = now_s();
   };
   while (true) {
     if (total > 0 && step >= total) break;
-    if (a.minutes > 0 && now_s() - t0 >= a.minutes * 60) break;
+    if (a.minutes > 0 && dist.from_main(now_s() - t0 >= a.minutes * 60)) break;  // every process stops together
     StreamBatcher::Batch b = batcher.next();
     if (b.reset) state = LSTMState();
+    const double ts = now_s();
     const double loss = train_step(model, opt, b.x, b.y, state, a.clip);
+    t_steps += now_s() - ts;
+    ++steps_here;
     ++step;
+    examples::check_finite_loss(loss, step);
     loss_sum += loss;
     ++loss_n;
     tokens += a.batch * a.seq_len;
@@ -208,6 +232,8 @@ int run_train(const Args& a) {
   }
   bar.close();
   if (loss_n > 0 || step == 0) evaluate_and_save(true);
+  examples::report_step_time(dist, a.batch, steps_here, t_steps);
+  if (!dist.is_main()) return 0;
   std::printf("best validation loss %.4f nats/char (%s/best.safetensors); last checkpoint %s\n", best_val,
               a.out.c_str(), ckpt.c_str());
   // a short sample, streamed
@@ -240,6 +266,9 @@ int main(int argc, char** argv) {
   app.add_option("--eval-limit", a.eval_limit, "validate on the first N characters only (0: all)");
   app.add_option("--val-fraction", a.val_fraction, "fraction of the text held out")->capture_default_str();
   app.add_flag("--resume", a.resume, "continue from OUT/checkpoint.safetensors");
+  app.add_flag("--distributed", a.distributed,
+               "data-parallel training over the processes of `mpirun -np N`: each reads its own part of the text "
+               "with --batch streams; rank 0 evaluates and writes");
   app.add_flag("--sample", a.sample, "generate text from --checkpoint instead of training");
   app.add_option("--checkpoint", a.checkpoint, "checkpoint to sample from");
   app.add_option("--prompt", a.prompt, "text to prime the LSTM with before sampling");

@@ -32,6 +32,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,7 @@
 #include <genai/train/metrics.hpp>
 #include <genai/train/progress.hpp>
 
+#include "distributed_util.hpp"
 #include "example_util.hpp"
 
 using namespace genai;
@@ -70,6 +72,7 @@ struct Args {
   std::string classifier;
   std::string out = "cyclegan_out";
   bool resume = false;
+  bool distributed = false;
   int threads = 0;
   uint64_t seed = 0;
   int64_t log_every = 100;
@@ -231,6 +234,7 @@ int run_train(Args a) {
     return examples::missing_fashion_mnist("cyclegan", a.data, " (a domain is a Fashion-MNIST class)");
   if (a.image_size == 0) a.image_size = fm ? 28 : 128;
   if (a.channels == 0) a.channels = fm ? 1 : 3;
+  examples::Distributed dist(a.distributed);  // --distributed: one of mpirun's processes
   manual_seed(a.seed);
   fs::create_directories(a.out);
 
@@ -239,7 +243,9 @@ int run_train(Args a) {
   GENAI_CHECK(A.train.defined() && B.train.defined() && A.test.defined() && B.test.defined(),
               "cyclegan: a domain has no training or test images");
   const int64_t nA = A.train.size(0), nB = B.train.size(0);
-  GENAI_CHECK(nA >= a.batch, "cyclegan: domain A has ", nA, " training images, fewer than --batch ", a.batch);
+  const int64_t global_batch = a.batch * dist.world();  // --distributed: process r takes part r of each
+  GENAI_CHECK(nA >= global_batch, "cyclegan: domain A has ", nA, " training images, fewer than the (global) batch ",
+              global_batch);
 
   models::CycleGANConfig cfg = a.paper ? models::CycleGANConfig::paper() : models::CycleGANConfig{};
   if (!a.paper) {
@@ -261,18 +267,20 @@ int run_train(Args a) {
     clf->load_state_dict(io::load_safetensors(a.classifier));
     clf->eval();
   }
-  const int64_t per_epoch = nA / a.batch, epochs = a.n_epochs + a.n_epochs_decay;
-  std::printf("CycleGAN %s (%lld train / %lld test) <-> %s (%lld / %lld), %lldx%lld, %lld channel(s)\n", A.name.c_str(),
-              static_cast<long long>(nA), static_cast<long long>(A.test.size(0)), B.name.c_str(),
-              static_cast<long long>(nB), static_cast<long long>(B.test.size(0)), static_cast<long long>(a.image_size),
-              static_cast<long long>(a.image_size), static_cast<long long>(a.channels));
-  std::printf("G: 2 x %lld parameters (ngf %lld, %lld blocks), D: 2 x %lld (ndf %lld, %lld layers); %lld iterations "
-              "per epoch, %lld + %lld epochs\n",
-              static_cast<long long>(gan.netG_A->num_parameters()), static_cast<long long>(cfg.ngf),
-              static_cast<long long>(cfg.n_blocks), static_cast<long long>(gan.netD_A->num_parameters()),
-              static_cast<long long>(cfg.ndf), static_cast<long long>(cfg.n_layers_d),
-              static_cast<long long>(per_epoch), static_cast<long long>(a.n_epochs),
-              static_cast<long long>(a.n_epochs_decay));
+  const int64_t per_epoch = nA / global_batch, epochs = a.n_epochs + a.n_epochs_decay;
+  if (dist.is_main()) {
+    std::printf("CycleGAN %s (%lld train / %lld test) <-> %s (%lld / %lld), %lldx%lld, %lld channel(s)\n", A.name.c_str(),
+                static_cast<long long>(nA), static_cast<long long>(A.test.size(0)), B.name.c_str(),
+                static_cast<long long>(nB), static_cast<long long>(B.test.size(0)), static_cast<long long>(a.image_size),
+                static_cast<long long>(a.image_size), static_cast<long long>(a.channels));
+    std::printf("G: 2 x %lld parameters (ngf %lld, %lld blocks), D: 2 x %lld (ndf %lld, %lld layers); %lld iterations "
+                "per epoch, %lld + %lld epochs\n",
+                static_cast<long long>(gan.netG_A->num_parameters()), static_cast<long long>(cfg.ngf),
+                static_cast<long long>(cfg.n_blocks), static_cast<long long>(gan.netD_A->num_parameters()),
+                static_cast<long long>(cfg.ndf), static_cast<long long>(cfg.n_layers_d),
+                static_cast<long long>(per_epoch), static_cast<long long>(a.n_epochs),
+                static_cast<long long>(a.n_epochs_decay));
+  }
 
   Generator data_gen(a.seed + 17), pool_gen(a.seed + 29);
   const std::string ckpt_path = a.out + "/checkpoint.safetensors";
@@ -291,11 +299,21 @@ int run_train(Args a) {
     std::printf("resumed from %s: epoch %lld, batch %lld, step %lld\n", ckpt_path.c_str(),
                 static_cast<long long>(start_epoch + 1), static_cast<long long>(skip), static_cast<long long>(step));
   }
-  train::MetricsLogger log(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/a.resume);
+  // --distributed: rank 0's weights everywhere; each network's gradients averaged by the
+  // backward that computes them (the generators' pass, then each discriminator's)
+  for (nn::Module* net : std::initializer_list<nn::Module*>{gan.netG_A.get(), gan.netG_B.get(), gan.netD_A.get(),
+                                                            gan.netD_B.get()})
+    dist.wrap(*net);
+  if (dist.rank() > 0) manual_seed(a.seed + 104729 * static_cast<uint64_t>(dist.rank()) + static_cast<uint64_t>(step));
+  std::optional<train::MetricsLogger> log;  // rank 0 evaluates, logs and writes
+  if (dist.is_main()) log.emplace(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/a.resume);
+  double t_steps = 0;
+  int64_t steps_here = 0;
   const Tensor show_a = narrow(A.test, 0, 0, std::min<int64_t>(8, A.test.size(0)));
   const Tensor show_b = narrow(B.test, 0, 0, std::min<int64_t>(8, B.test.size(0)));
 
   auto save = [&](int64_t epoch, int64_t batch_in_epoch, const Generator& data_state) {
+    if (!dist.is_main()) return;
     io::Checkpoint ck;
     ck.group("gan") = gan.state_dict();
     ck.group("opt_G") = opt_G.state_dict();
@@ -321,27 +339,32 @@ int run_train(Args a) {
     const Generator data_at_start = data_gen;
     // this epoch's order: a permutation of A, random B images (the reference's unaligned dataset)
     Tensor perm = randperm(nA, data_gen);  // (nA) int64
-    std::vector<int64_t> b_idx(static_cast<size_t>(per_epoch * a.batch));
+    std::vector<int64_t> b_idx(static_cast<size_t>(per_epoch * global_batch));
     for (auto& v : b_idx) v = static_cast<int64_t>(data_gen.below(static_cast<uint64_t>(nB)));
     int64_t todo = per_epoch - skip;
     if (a.steps >= 0) todo = std::min(todo, a.steps - step);
-    train::ProgressBar bar(todo, {.desc = "epoch " + std::to_string(epoch + 1)});
+    train::ProgressBar bar(todo, {.desc = "epoch " + std::to_string(epoch + 1), .stream = dist.progress_stream()});
     const auto t0 = std::chrono::steady_clock::now();
     models::CycleGANStepStats sum_st;
     int64_t n = 0, it = skip;
     for (; it < per_epoch; ++it) {
       if (a.steps >= 0 && step >= a.steps) break;
-      Tensor ia = narrow(perm, 0, it * a.batch, a.batch);
-      Tensor ib = tensor(std::vector<int64_t>(b_idx.begin() + it * a.batch, b_idx.begin() + (it + 1) * a.batch),
-                         {a.batch});
+      const int64_t first = it * global_batch + dist.rank() * a.batch;  // this process's part of the batch
+      Tensor ia = narrow(perm, 0, first, a.batch);
+      Tensor ib = tensor(std::vector<int64_t>(b_idx.begin() + first, b_idx.begin() + first + a.batch), {a.batch});
       Tensor real_a = index_select(A.train, 0, ia), real_b = index_select(B.train, 0, ib);  // (B, C, S, S)
       if (!a.no_flip) {  // the reference's random horizontal flips (per batch here)
         if (data_gen.uniform() < 0.5) real_a = flip_w(real_a);
         if (data_gen.uniform() < 0.5) real_b = flip_w(real_b);
       }
+      const auto ts = std::chrono::steady_clock::now();
       models::CycleGANStepStats st = gan.train_step(opt_G, opt_D, real_a, real_b, pool_gen);
+      t_steps += std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+      ++steps_here;
       ++step;
       ++n;
+      examples::check_finite_loss(st.G, step, "generators' loss");
+      examples::check_finite_loss(st.D_A + st.D_B, step, "discriminators' loss");
       sum_st.G += st.G;
       sum_st.cycle_A += st.cycle_A;
       sum_st.cycle_B += st.cycle_B;
@@ -356,14 +379,15 @@ int run_train(Args a) {
                     st.D_B);
       bar.set_postfix(post);
       bar.update();
-      if (a.log_every > 0 && step % a.log_every == 0)
-        log.log({{"step", step}, {"loss_G", st.G}, {"loss_G_A", st.G_A}, {"loss_G_B", st.G_B},
+      if (log && a.log_every > 0 && step % a.log_every == 0)
+        log->log({{"step", step}, {"loss_G", st.G}, {"loss_G_A", st.G_A}, {"loss_G_B", st.G_B},
                  {"cycle_A", st.cycle_A}, {"cycle_B", st.cycle_B}, {"idt_A", st.idt_A}, {"idt_B", st.idt_B},
                  {"loss_D_A", st.D_A}, {"loss_D_B", st.D_B}, {"lr", lr}});
     }
     bar.close();
     stopped = it < per_epoch;
     skip = 0;
+    if (!dist.is_main()) continue;  // rank 0 evaluates and writes
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double dn = n ? static_cast<double>(n) : NAN;
     EvalResult ev = evaluate(gan, A, B, clf.get());
@@ -377,7 +401,7 @@ int run_train(Args a) {
       std::printf("; classified as target: A->B %.1f%%, B->A %.1f%% (real test images: %.1f%% / %.1f%%)",
                   100 * ev.rate_a2b, 100 * ev.rate_b2a, 100 * ev.real_a, 100 * ev.real_b);
     std::printf("\n");
-    log.log({{"epoch", epoch + 1}, {"step", step}, {"loss_G", sum_st.G / dn}, {"loss_D_A", sum_st.D_A / dn},
+    log->log({{"epoch", epoch + 1}, {"step", step}, {"loss_G", sum_st.G / dn}, {"loss_D_A", sum_st.D_A / dn},
              {"loss_D_B", sum_st.D_B / dn}, {"cycle_A", sum_st.cycle_A / dn}, {"cycle_B", sum_st.cycle_B / dn},
              {"test_cycle_l1_A", ev.cycle_a}, {"test_cycle_l1_B", ev.cycle_b}, {"rate_a2b", ev.rate_a2b},
              {"rate_b2a", ev.rate_b2a}, {"lr", lr}, {"seconds", secs}});
@@ -388,6 +412,7 @@ int run_train(Args a) {
     else
       save(epoch + 1, 0, data_gen);
   }
+  examples::report_step_time(dist, a.batch, steps_here, t_steps);
   return 0;
 }
 
@@ -462,6 +487,9 @@ int main(int argc, char** argv) {
   tr->add_option("--seed", a.seed, "seeds initialization, data order and the pools")->capture_default_str();
   tr->add_option("--out", a.out, "output directory (metrics.jsonl, PNG grids, checkpoint)")->capture_default_str();
   tr->add_flag("--resume", a.resume, "continue from <out>/checkpoint.safetensors if it exists");
+  tr->add_flag("--distributed", a.distributed,
+               "data-parallel training over the processes of `mpirun -np N` (--batch per process: each takes its "
+               "part of every global batch; rank 0 evaluates and writes)");
   tr->add_option("--threads", a.threads, "worker threads (0: GENAI_NUM_THREADS or all cores)")->capture_default_str();
   tr->add_option("--log-every", a.log_every, "log the losses every N iterations (0: per epoch only)")
       ->capture_default_str();

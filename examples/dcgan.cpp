@@ -20,12 +20,14 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include <genai/data/dataloader.hpp>
 #include <genai/data/fashion_mnist.hpp>
+#include <genai/distributed/sampler.hpp>
 #include <genai/io/checkpoint.hpp>
 #include <genai/io/image.hpp>
 #include <genai/models/gan/dcgan.hpp>
@@ -33,6 +35,7 @@
 #include <genai/train/metrics.hpp>
 #include <genai/train/progress.hpp>
 
+#include "distributed_util.hpp"
 #include "example_util.hpp"
 
 using namespace genai;
@@ -51,6 +54,7 @@ struct Args {
   uint64_t seed = 0;
   std::string out = "dcgan_out";
   bool resume = false;
+  bool distributed = false;
   int threads = 0;
   std::string data = data::FashionMNIST::kDefaultRoot;
   int64_t limit = -1;
@@ -70,7 +74,7 @@ void write_samples(models::DCGANGenerator& G, const Tensor& z_fixed, const std::
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   Args a;
   CLI::App app{"Trains a DCGAN on Fashion-MNIST (Radford et al. 2016); writes metrics, sample grids, the "
                "generator's weights and checkpoints."};
@@ -94,6 +98,9 @@ int main(int argc, char** argv) {
   app.add_option("--out", a.out, "output directory (metrics.jsonl, PNGs, generator.safetensors, checkpoint)")
       ->capture_default_str();
   app.add_flag("--resume", a.resume, "continue from <out>/checkpoint.safetensors if it exists");
+  app.add_flag("--distributed", a.distributed,
+               "data-parallel training over the processes of `mpirun -np N` (--batch per process, batch norm over "
+               "the global batch; rank 0 writes)");
   app.add_option("--threads", a.threads, "worker threads (0: GENAI_NUM_THREADS or all cores)")->capture_default_str();
   app.add_option("--data", a.data, "directory with the Fashion-MNIST IDX files")->capture_default_str();
   app.add_option("--limit", a.limit, "use only the first N training images; -1: all")->capture_default_str();
@@ -101,11 +108,15 @@ int main(int argc, char** argv) {
 
   if (a.threads > 0) set_num_threads(a.threads);
   if (!data::FashionMNIST::available(a.data)) return examples::missing_fashion_mnist("dcgan", a.data);
+  examples::Distributed dist(a.distributed);  // --distributed: one of mpirun's processes
   std::filesystem::create_directories(a.out);
   manual_seed(a.seed);
 
   data::FashionMNIST train_set(a.data, true, a.limit);
-  data::DataLoader loader(train_set, {.batch_size = a.batch, .shuffle = true, .drop_last = true, .seed = a.seed});
+  // --distributed: each process visits its shard of every epoch's permutation (the sampler shuffles)
+  distributed::DistributedSampler shard(train_set, dist.world(), dist.rank(), {.shuffle = true, .seed = a.seed});
+  data::DataLoader loader(dist.on() ? static_cast<const data::Dataset&>(shard) : train_set,
+                          {.batch_size = a.batch, .shuffle = !dist.on(), .drop_last = true, .seed = a.seed});
   GENAI_CHECK(loader.size() > 0, "dcgan: fewer training images (", train_set.size(), ") than --batch ", a.batch);
 
   models::DCGANConfig cfg{.latent_dim = a.nz, .ngf = a.ngf, .ndf = a.ndf, .channels = 1, .image_size = a.image_size};
@@ -116,7 +127,8 @@ int main(int argc, char** argv) {
   const models::GANStepOptions step_opt{.loss = models::parse_gan_loss(a.loss), .gp_weight = a.gp_weight};
   Generator noise_gen(a.seed + 1000);
   Tensor z_fixed = randn({64, a.nz}, kFloat32, noise_gen);
-  std::printf("G: %lld parameters, D: %lld parameters; %lld training images, %lld iterations per epoch\n",
+  if (dist.is_main())
+    std::printf("G: %lld parameters, D: %lld parameters; %lld training images, %lld iterations per epoch\n",
               static_cast<long long>(G.num_parameters()), static_cast<long long>(D.num_parameters()),
               static_cast<long long>(train_set.size()), static_cast<long long>(loader.size()));
 
@@ -137,9 +149,18 @@ int main(int argc, char** argv) {
                 static_cast<long long>(start_epoch + 1), static_cast<long long>(skip_batches),
                 static_cast<long long>(step));
   }
-  train::MetricsLogger log(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/a.resume);
+  // --distributed: rank 0's weights everywhere, gradients averaged by backward, batch norm
+  // statistics over the global batch (so every process holds the same running statistics)
+  dist.wrap(G, /*sync_bn=*/true);
+  dist.wrap(D, /*sync_bn=*/true);
+  // the noise (global generator) must differ between the processes
+  if (dist.rank() > 0) manual_seed(a.seed + 104729 * static_cast<uint64_t>(dist.rank()) + static_cast<uint64_t>(step));
+  std::optional<train::MetricsLogger> log;  // rank 0 logs and writes
+  if (dist.is_main()) log.emplace(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/a.resume);
+  double t_steps = 0;  // seconds in training steps
 
   auto save = [&](int64_t epoch, int64_t batch_in_epoch, const Generator& loader_state) {
+    if (!dist.is_main()) return;
     io::Checkpoint ck;
     ck.group("netG") = G.state_dict();
     ck.group("netD") = D.state_dict();
@@ -167,11 +188,12 @@ int main(int argc, char** argv) {
     if (a.steps >= 0 && step >= a.steps) break;
     const auto t0 = std::chrono::steady_clock::now();
     const Generator loader_at_start = loader.generator();
+    shard.set_epoch(epoch);
     int64_t todo = loader.size() - skip_batches;
     if (a.steps >= 0) todo = std::min(todo, a.steps - step);
     G.train();
     D.train();
-    train::ProgressBar bar(todo, {.desc = "epoch " + std::to_string(epoch + 1)});
+    train::ProgressBar bar(todo, {.desc = "epoch " + std::to_string(epoch + 1), .stream = dist.progress_stream()});
     double d_sum = 0, g_sum = 0, dr_sum = 0, df_sum = 0;
     int64_t n = 0, consumed = 0;
     for (const data::Example& b : loader) {
@@ -183,9 +205,13 @@ int main(int argc, char** argv) {
       Tensor real = io::normalize_to_neg_one_to_one(b.input);  // (B, 1, 28, 28) in [-1, 1]
       if (a.image_size != 28) real = io::resize(real, a.image_size, a.image_size);
       Tensor z = randn({real.size(0), a.nz});
+      const auto ts = std::chrono::steady_clock::now();
       models::GANStepStats st = models::gan_train_step(G, D, optG, optD, real, z, step_opt);
+      t_steps += std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
       ++step;
       ++consumed;
+      examples::check_finite_loss(st.d_loss, step, "discriminator loss");
+      examples::check_finite_loss(st.g_loss, step, "generator loss");
       d_sum += st.d_loss;
       g_sum += st.g_loss;
       dr_sum += st.d_real;
@@ -199,12 +225,13 @@ int main(int argc, char** argv) {
     bar.close();
     stopped = consumed < loader.size();
     skip_batches = 0;
+    if (!dist.is_main()) continue;  // rank 0 logs and writes
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double dn = n ? static_cast<double>(n) : NAN;
     std::printf("epoch %lld%s: D loss %.4f, G loss %.4f, D(real) logit %.3f, D(fake) logit %.3f, %.1f s\n",
                 static_cast<long long>(epoch + 1), stopped ? " (stopped by --steps)" : "", d_sum / dn, g_sum / dn,
                 dr_sum / dn, df_sum / dn, secs);
-    log.log({{"epoch", epoch + 1},
+    log->log({{"epoch", epoch + 1},
              {"step", step},
              {"d_loss", d_sum / dn},
              {"g_loss", g_sum / dn},
@@ -217,5 +244,15 @@ int main(int argc, char** argv) {
     else
       save(epoch + 1, 0, loader.generator());
   }
+  examples::report_step_time(dist, a.batch, step, t_steps);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "dcgan: %s\n", e.what());
+    return 1;
+  }
 }

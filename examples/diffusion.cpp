@@ -38,6 +38,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -46,6 +47,7 @@
 
 #include <genai/data/dataloader.hpp>
 #include <genai/data/fashion_mnist.hpp>
+#include <genai/distributed/sampler.hpp>
 #include <genai/io/checkpoint.hpp>
 #include <genai/io/image.hpp>
 #include <genai/models/diffusion/diffusion.hpp>
@@ -54,6 +56,9 @@
 #include <genai/optim/ema.hpp>
 #include <genai/train/metrics.hpp>
 #include <genai/train/progress.hpp>
+
+#include "distributed_util.hpp"
+#include "example_util.hpp"
 
 using namespace genai;
 namespace D = genai::models::diffusion;
@@ -269,14 +274,19 @@ struct TrainArgs {
   bool resume = false;
   std::string data = data::FashionMNIST::kDefaultRoot;
   int64_t limit = -1;
+  bool distributed = false;
 };
 
 int run_train(const TrainArgs& a) {
   if (!data::FashionMNIST::available(a.data)) return missing_data("diffusion train", a.data);
+  examples::Distributed dist(a.distributed);  // --distributed: one of mpirun's processes
   std::filesystem::create_directories(a.out);
   manual_seed(a.seed);
   data::FashionMNIST train_set(a.data, true, a.limit);
-  data::DataLoader loader(train_set, {.batch_size = a.batch, .shuffle = true, .drop_last = true, .seed = a.seed});
+  // --distributed: each process visits its shard of every epoch's permutation (the sampler shuffles)
+  distributed::DistributedSampler shard(train_set, dist.world(), dist.rank(), {.shuffle = true, .seed = a.seed});
+  data::DataLoader loader(dist.on() ? static_cast<const data::Dataset&>(shard) : train_set,
+                          {.batch_size = a.batch, .shuffle = !dist.on(), .drop_last = true, .seed = a.seed});
   GENAI_CHECK(loader.size() > 0, "diffusion: fewer training images (", train_set.size(), ") than --batch ", a.batch);
 
   D::UNet net(a.m.unet());
@@ -289,7 +299,8 @@ int run_train(const TrainArgs& a) {
                .snr_gamma = a.snr_gamma},
       .p_uncond = a.p_uncond,
       .grad_clip = a.grad_clip};
-  std::printf("U-Net: %lld parameters (%s); %lld training images, %lld steps per epoch; T = %lld (%s), target %s\n",
+  if (dist.is_main())
+    std::printf("U-Net: %lld parameters (%s); %lld training images, %lld steps per epoch; T = %lld (%s), target %s\n",
               static_cast<long long>(net.num_parameters()), net.extra_repr().c_str(),
               static_cast<long long>(train_set.size()), static_cast<long long>(loader.size()),
               static_cast<long long>(a.m.timesteps), a.m.schedule.c_str(), a.m.prediction.c_str());
@@ -313,13 +324,20 @@ int run_train(const TrainArgs& a) {
                 static_cast<long long>(start_epoch + 1), static_cast<long long>(skip_batches),
                 static_cast<long long>(step));
   }
-  train::MetricsLogger log(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/a.resume);
+  dist.wrap(net);  // --distributed: rank 0's weights everywhere, gradients averaged (inside D::train_step's backward)
+  // the noise and timesteps of the training steps (global generator) must differ between the processes
+  if (dist.rank() > 0) manual_seed(a.seed + 104729 * static_cast<uint64_t>(dist.rank()) + static_cast<uint64_t>(step));
+  std::optional<train::MetricsLogger> log;  // rank 0 logs and writes the samples and checkpoints
+  if (dist.is_main()) log.emplace(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/a.resume);
+  double t_steps = 0;   // seconds in this run's training steps
+  int64_t n_steps = 0;  // this run's training steps
   const double cpu_start = process_cpu_seconds();
   auto cpu_total = [&] { return cpu_before + process_cpu_seconds() - cpu_start; };
   Generator preview_gen(a.seed + 1000);
   const Generator preview_state = preview_gen;
 
   auto save = [&](int64_t epoch, int64_t batch_in_epoch, const Generator& loader_state) {
+    if (!dist.is_main()) return;
     io::Checkpoint ck;
     ck.group("model") = net.state_dict();
     ck.group("optim") = opt.state_dict();
@@ -335,6 +353,7 @@ int run_train(const TrainArgs& a) {
     ck.save(ckpt_path);  // atomic
   };
   auto preview = [&]() {  // 64 samples with the EMA weights (the same noise every time)
+    if (!dist.is_main()) return;
     NoGradGuard ng;
     ema.store();
     ema.copy_to();
@@ -359,28 +378,35 @@ int run_train(const TrainArgs& a) {
   auto t_log = Clock::now();
   for (int64_t epoch = start_epoch; epoch < a.epochs && !stop; ++epoch) {
     const Generator loader_at_start = loader.generator();
+    if (dist.on()) shard.set_epoch(epoch);
     int64_t todo = loader.size() - skip_batches;
     if (a.steps >= 0) todo = std::min(todo, std::max<int64_t>(0, a.steps - step));
     if (todo <= 0) break;
     net.train();
-    train::ProgressBar bar(todo, {.desc = "epoch " + std::to_string(epoch + 1)});
+    train::ProgressBar bar(todo, {.desc = "epoch " + std::to_string(epoch + 1), .stream = dist.progress_stream()});
     int64_t consumed = 0;
     for (const data::Example& b : loader) {
       if (consumed < skip_batches) {
         ++consumed;
         continue;
       }
-      if ((a.steps >= 0 && step >= a.steps) || seconds_since(t_start) >= budget || cpu_total() >= cpu_budget) {
+      // time limits: rank 0 decides for every process
+      if ((a.steps >= 0 && step >= a.steps) ||
+          dist.from_main(seconds_since(t_start) >= budget || cpu_total() >= cpu_budget)) {
         stop = true;
         break;
       }
       const auto t0 = Clock::now();
       Tensor x0 = io::normalize_to_neg_one_to_one(b.input);  // (B, 1, 28, 28) in [-1, 1]
+      // --distributed: train_step's backward leaves the gradients' average over the processes
       const double loss = D::train_step(net, opt, sched, x0, a.m.class_cond ? b.target : Tensor(), step_opt);
       ema.update();
       trained_seconds += seconds_since(t0);
+      t_steps += seconds_since(t0);
+      ++n_steps;
       ++step;
       ++consumed;
+      examples::check_finite_loss(loss, step);
       loss_sum += loss;
       ++loss_n;
       char post[64];
@@ -389,10 +415,12 @@ int run_train(const TrainArgs& a) {
       bar.update();
       if (step % a.log_every == 0) {
         const double secs = seconds_since(t_log);
-        log.log({{"step", step},
+        const double mean_loss = dist.mean(loss_sum / static_cast<double>(loss_n));  // over the processes
+        if (log)
+          log->log({{"step", step},
                  {"epoch", epoch + 1},
-                 {"loss", loss_sum / static_cast<double>(loss_n)},
-                 {"images_per_s", static_cast<double>(loss_n * a.batch) / secs},
+                 {"loss", mean_loss},
+                 {"images_per_s", static_cast<double>(loss_n * a.batch * dist.world()) / secs},
                  {"train_seconds", trained_seconds},
                  {"cpu_seconds", cpu_total()}});
         loss_sum = 0;
@@ -406,7 +434,8 @@ int run_train(const TrainArgs& a) {
     const bool finished_epoch = consumed == loader.size();
     skip_batches = 0;
     if (finished_epoch) {
-      std::printf("epoch %lld done: step %lld, %.1f s training so far\n", static_cast<long long>(epoch + 1),
+      if (dist.is_main())
+        std::printf("epoch %lld done: step %lld, %.1f s training so far\n", static_cast<long long>(epoch + 1),
                   static_cast<long long>(step), trained_seconds);
       save(epoch + 1, 0, loader.generator());
     } else {
@@ -414,12 +443,15 @@ int run_train(const TrainArgs& a) {
       save(epoch, consumed, loader_at_start);
     }
   }
-  if (loss_n > 0)
-    log.log({{"step", step},
-             {"loss", loss_sum / static_cast<double>(loss_n)},
+  const double mean_loss = loss_n > 0 ? dist.mean(loss_sum / static_cast<double>(loss_n)) : 0.0;  // over the processes
+  if (log && loss_n > 0)
+    log->log({{"step", step},
+             {"loss", mean_loss},
              {"train_seconds", trained_seconds},
              {"cpu_seconds", cpu_total()}});
   preview();
+  if (!dist.is_main()) return 0;
+  if (dist.on()) examples::report_step_time(dist, a.batch, n_steps, t_steps);
   std::printf("trained %lld steps (%.1f s wall, %.1f s CPU); wrote %s/samples.png and %s\n",
               static_cast<long long>(step), trained_seconds, cpu_total(), a.out.c_str(), ckpt_path.c_str());
   return 0;
@@ -604,7 +636,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   tr->add_option("--cpu-limit", ta.cpu_limit, "stop after this many minutes of process CPU time, counted over "
                                               "resumed runs too (0: no limit)")->capture_default_str();
-  tr->add_option("--batch", ta.batch, "images per step")->check(CLI::PositiveNumber)->capture_default_str();
+  tr->add_option("--batch", ta.batch, "images per step (per process with --distributed)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   tr->add_option("--lr", ta.lr, "Adam learning rate")->capture_default_str();
   tr->add_option("--grad-clip", ta.grad_clip, "clip the gradient norm (0: off)")->capture_default_str();
   tr->add_option("--ema-decay", ta.ema_decay, "decay of the weights' moving average used for sampling")
@@ -627,6 +661,9 @@ int main(int argc, char** argv) {
   tr->add_flag("--resume", ta.resume, "continue from <out>/checkpoint.safetensors if it exists");
   tr->add_option("--data", ta.data, "directory with the Fashion-MNIST IDX files")->capture_default_str();
   tr->add_option("--limit", ta.limit, "use only the first N training images; -1: all")->capture_default_str();
+  tr->add_flag("--distributed", ta.distributed,
+               "data-parallel training over the processes of `mpirun -np N` (--batch per process; rank 0 logs and "
+               "writes)");
 
   SampleArgs sa;
   std::string s_ckpt, s_out = "samples.png", s_traj, s_save;

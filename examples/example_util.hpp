@@ -1,8 +1,12 @@
 // Small helpers shared by the example programs (not part of the library).
 #pragma once
 
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <string>
+
+#include <genai/config.hpp>
 
 namespace examples {
 
@@ -18,6 +22,24 @@ inline int missing_fashion_mnist(const char* program, const std::string& dir, co
                "or pass --data DIR with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].\n",
                program, dir.c_str(), note);
   return kSkipped;
+}
+
+/// Thrown by check_finite_loss (a genai::Error, so the examples' main() prints it and exits
+/// with status 1).
+struct NonFiniteLoss : genai::Error {
+  explicit NonFiniteLoss(const std::string& msg) : genai::Error(msg, __FILE__, __LINE__) {}
+};
+
+/// Stops training when a loss is NaN or infinite. The weights in memory may already have
+/// taken a step with non-finite gradients, so nothing more is written: the checkpoint on
+/// disk, the last one written before this step, stays the last good one.
+inline void check_finite_loss(double loss, int64_t step, const char* what = "training loss") {
+  if (std::isfinite(loss)) return;
+  throw NonFiniteLoss(std::string("the ") + what + " is " + (std::isnan(loss) ? "NaN" : "infinite") + " at step " +
+                      std::to_string(step) +
+                      ": training stopped. The last checkpoint written before this step is kept (continue from "
+                      "it with --resume, perhaps with a lower learning rate or gradient clipping); "
+                      "GENAI_DETECT_ANOMALY=1 names the operation that first produced a NaN or infinity.");
 }
 
 }  // namespace examples

@@ -35,6 +35,7 @@
 
 #include <genai/data/dataloader.hpp>
 #include <genai/data/fashion_mnist.hpp>
+#include <genai/distributed/sampler.hpp>
 #include <genai/io/checkpoint.hpp>
 #include <genai/io/image.hpp>
 #include <genai/models/flow/glow.hpp>
@@ -44,6 +45,8 @@
 #include <genai/optim/clip.hpp>
 #include <genai/train/metrics.hpp>
 #include <genai/train/progress.hpp>
+
+#include "distributed_util.hpp"
 
 using namespace genai;
 namespace flow = genai::models::flow;
@@ -174,24 +177,33 @@ struct TrainArgs {
   bool resume = false;
   std::string data = data::FashionMNIST::kDefaultRoot;
   int64_t limit = -1;
+  bool distributed = false;
 };
 
 int train_main(const TrainArgs& a) {
   const Spec& s = a.spec;
   const bool img = is_image(s);
   if (img && !data::FashionMNIST::available(a.data)) return missing_data("train", a.data);
+  examples::Distributed dist(a.distributed);  // --distributed: one of mpirun's processes
   std::filesystem::create_directories(a.out);
   manual_seed(a.seed);
 
   std::unique_ptr<data::FashionMNIST> train_set, test_set;
+  std::unique_ptr<distributed::DistributedSampler> shard;  // --distributed: this process's shard
   std::unique_ptr<data::DataLoader> loader;
-  Generator toy_gen(a.seed + 17);
+  // toys: each process draws its own points (another seed per rank; rank 0's is the single-process one)
+  Generator toy_gen(a.seed + 17 + 7919 * static_cast<uint64_t>(dist.rank()));
   Tensor toy_test;
   if (img) {
     train_set = std::make_unique<data::FashionMNIST>(a.data, true, a.limit);
     test_set = std::make_unique<data::FashionMNIST>(a.data, false, a.limit < 0 ? -1 : std::max<int64_t>(a.limit / 6, 16));
-    loader = std::make_unique<data::DataLoader>(*train_set, data::DataLoaderOptions{.batch_size = a.batch, .shuffle = true,
-                                                                                    .drop_last = true, .seed = a.seed});
+    // --distributed: each process visits its shard of every epoch's permutation (the sampler shuffles)
+    if (dist.on())
+      shard = std::make_unique<distributed::DistributedSampler>(*train_set, dist.world(), dist.rank(),
+                                                                distributed::DistributedSamplerOptions{.seed = a.seed});
+    loader = std::make_unique<data::DataLoader>(
+        shard ? static_cast<const data::Dataset&>(*shard) : *train_set,
+        data::DataLoaderOptions{.batch_size = a.batch, .shuffle = !shard, .drop_last = true, .seed = a.seed});
   } else {
     Generator test_gen(a.seed + 99);
     toy_test = flow::toy_sample(s.dataset, 4000, test_gen);
@@ -206,7 +218,8 @@ int train_main(const TrainArgs& a) {
   const int64_t steps_per_epoch = img ? loader->size() : a.eval_every;
   const int64_t total_steps = a.steps >= 0 ? a.steps : (img ? a.epochs * steps_per_epoch : 5000);
   const int64_t eval_n = a.eval_limit < 0 ? (img ? test_set->size() : 0) : a.eval_limit;
-  std::printf("%s on %s: %lld parameters, %lld steps of batch %lld\n", m.body->type_name().c_str(), s.dataset.c_str(),
+  if (dist.is_main())
+    std::printf("%s on %s: %lld parameters, %lld steps of batch %lld\n", m.body->type_name().c_str(), s.dataset.c_str(),
               static_cast<long long>(m.num_parameters()), static_cast<long long>(total_steps),
               static_cast<long long>(a.batch));
 
@@ -231,13 +244,29 @@ int train_main(const TrainArgs& a) {
     first_loss = ck.get_float("first_loss", NAN);
     std::printf("resumed from %s: epoch %lld, batch %lld, step %lld\n", ckpt_path.c_str(),
                 static_cast<long long>(epoch + 1), static_cast<long long>(skip_batches), static_cast<long long>(step));
+    // the checkpoint holds rank 0's point generator: the others draw a new stream
+    if (dist.rank() > 0)
+      toy_gen.manual_seed(a.seed + 17 + 7919 * static_cast<uint64_t>(dist.rank()) + static_cast<uint64_t>(step));
   }
-  train::MetricsLogger log(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/a.resume);
-  if (!img) {
+  dist.wrap(m);  // --distributed: rank 0's weights everywhere, gradients averaged
+  // the dequantization noise (global generator) must differ between the processes
+  if (dist.rank() > 0) manual_seed(a.seed + 104729 * static_cast<uint64_t>(dist.rank()) + static_cast<uint64_t>(step));
+  // Glow's ActNorm layers initialize themselves from their first training batch, which differs
+  // between the processes: after that step, rank 0's values are broadcast (below)
+  bool actnorm_pending = false;
+  for (const auto& [name, t] : m.named_buffers())
+    if (name.size() >= 11 && name.compare(name.size() - 11, 11, "initialized") == 0 && t.item<double>() == 0.0)
+      actnorm_pending = true;
+  std::optional<train::MetricsLogger> log;  // rank 0 evaluates and writes the metrics, PNGs and checkpoints
+  if (dist.is_main()) log.emplace(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/a.resume);
+  double t_steps = 0;   // seconds in training steps
+  int64_t n_steps = 0;  // training steps timed
+  if (!img && dist.is_main()) {
     io::save_png(a.out + "/data.png", flow::scatter_image(flow::toy_sample(s.dataset, 20000, sample_gen), -4, 4, 160));
   }
 
   auto save = [&](int64_t ep, int64_t batch_in_epoch, const Generator* loader_state) {
+    if (!dist.is_main()) return;
     io::Checkpoint ck;
     ck.model() = m.state_dict();
     ck.optim() = opt.state_dict();
@@ -258,25 +287,33 @@ int train_main(const TrainArgs& a) {
   while (step < total_steps) {
     const auto t0 = std::chrono::steady_clock::now();
     const Generator loader_at_start = img ? loader->generator() : Generator();
+    if (shard) shard->set_epoch(epoch);
     const int64_t todo = std::min(steps_per_epoch - skip_batches, total_steps - step);
     m.train();
-    train::ProgressBar bar(todo, {.desc = (img ? "epoch " : "round ") + std::to_string(epoch + 1)});
+    train::ProgressBar bar(todo, {.desc = (img ? "epoch " : "round ") + std::to_string(epoch + 1),
+                                 .stream = dist.progress_stream()});
     double loss_sum = 0;
     int64_t n = 0, consumed = skip_batches;
     auto one_step = [&](const Tensor& batch) {
+      const auto ts = std::chrono::steady_clock::now();
       if (a.warmup > 0) opt.param_groups()[0].set_lr(a.lr * std::min(1.0, static_cast<double>(step + 1) / a.warmup));
       opt.zero_grad();
       Tensor x = img ? m.dequantize(as_event(m, batch)) : batch;  // fresh dequantization noise every step
       Tensor loss = m.nll(x);
-      const double l = loss.item<double>();
+      // --distributed: the mean over the processes (non-finite if any is), so all skip or step together
+      const double l = dist.mean(loss.item<double>());
       if (!std::isfinite(l)) {  // skip a diverging step instead of poisoning the parameters
         GENAI_CHECK(++bad_steps < 20, "flow: 20 consecutive non-finite losses; hint: lower --lr, add --clip or --warmup");
         std::fprintf(stderr, "\nflow: non-finite loss at step %lld, step skipped\n", static_cast<long long>(step));
       } else {
         bad_steps = 0;
-        loss.backward();
+        loss.backward();  // --distributed: backward leaves the gradients' average over the processes
         if (a.clip > 0) optim::clip_grad_norm_(m.parameters(), a.clip);
         opt.step();
+#ifdef GENAI_EXAMPLES_MPI
+        if (actnorm_pending && dist.on()) distributed::broadcast_parameters(m);  // ActNorm: rank 0's init everywhere
+#endif
+        actnorm_pending = false;
         last_loss = img ? m.nll_to_bits_per_dim(l) : l;
         if (std::isnan(first_loss)) first_loss = last_loss;
         loss_sum += last_loss;
@@ -284,6 +321,8 @@ int train_main(const TrainArgs& a) {
       }
       ++step;
       ++consumed;
+      t_steps += std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+      ++n_steps;
       char post[64];
       std::snprintf(post, sizeof post, img ? "bpd=%.3f" : "nll=%.3f", last_loss);
       bar.set_postfix(post);
@@ -302,6 +341,10 @@ int train_main(const TrainArgs& a) {
     bar.close();
     const bool epoch_done = consumed >= steps_per_epoch;
     skip_batches = 0;
+    if (!dist.is_main()) {  // rank 0 evaluates and writes
+      if (epoch_done) ++epoch;
+      continue;
+    }
 
     const double test = evaluate(m, s, test_set.get(), toy_test, eval_n, a.seed + 2000);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -309,7 +352,7 @@ int train_main(const TrainArgs& a) {
     std::printf("%s %lld%s, step %lld: train %s %.4f, test %s %.4f, %.1f s\n", img ? "epoch" : "round",
                 static_cast<long long>(epoch + 1), epoch_done ? "" : " (partial)", static_cast<long long>(step),
                 img ? "bits/dim" : "NLL", train_avg, img ? "bits/dim" : "NLL", test, secs);
-    log.log({{"epoch", epoch + 1},
+    log->log({{"epoch", epoch + 1},
              {"step", step},
              {img ? "train_bpd" : "train_nll", train_avg},
              {img ? "test_bpd" : "test_nll", test},
@@ -327,6 +370,8 @@ int train_main(const TrainArgs& a) {
       save(epoch, consumed, img ? &loader_at_start : nullptr);  // --resume continues inside this epoch
     }
   }
+  if (!dist.is_main()) return 0;
+  if (dist.on()) examples::report_step_time(dist, a.batch, n_steps, t_steps);
   if (!std::isnan(first_loss) && !std::isnan(last_loss)) {
     std::printf("training %s: first step %.4f, last step %.4f\n", img ? "bits/dim" : "NLL", first_loss, last_loss);
     if (!(last_loss < first_loss)) {
@@ -374,7 +419,9 @@ int main(int argc, char** argv) {
   tr->add_flag("!--no-lu", ta.spec.lu, "Glow: plain 1x1 convolutions (slogdet by LU) instead of the LU parameterization");
   tr->add_option("--epochs", ta.epochs, "passes over the training set (images)")->capture_default_str();
   tr->add_option("--steps", ta.steps, "optimizer steps in total (-1: epochs x batches; toys: 5000)")->capture_default_str();
-  tr->add_option("--batch", ta.batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  tr->add_option("--batch", ta.batch, "batch size (per process with --distributed)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   tr->add_option("--lr", ta.lr, "Adam learning rate")->capture_default_str();
   tr->add_option("--warmup", ta.warmup, "linear learning-rate warmup steps (0: none)")->capture_default_str();
   tr->add_option("--clip", ta.clip, "clip the gradient norm to this (0: off)")->capture_default_str();
@@ -388,6 +435,9 @@ int main(int argc, char** argv) {
   tr->add_option("--data", ta.data, "directory with the Fashion-MNIST IDX files")->capture_default_str();
   tr->add_option("--limit", ta.limit, "use only the first N training images (and N/6 test images); -1: all")
       ->capture_default_str();
+  tr->add_flag("--distributed", ta.distributed,
+               "data-parallel training over the processes of `mpirun -np N` (--batch per process; toys: each process "
+               "draws its own points; rank 0 evaluates and writes)");
 
   std::string ckpt, out_png = "samples.png", data_dir = data::FashionMNIST::kDefaultRoot;
   double temperature = 0.7;

@@ -20,12 +20,14 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include <genai/data/dataloader.hpp>
 #include <genai/data/fashion_mnist.hpp>
+#include <genai/distributed/sampler.hpp>
 #include <genai/io/checkpoint.hpp>
 #include <genai/models/eval/fmnist_classifier.hpp>
 #include <genai/ops/loss.hpp>
@@ -35,6 +37,7 @@
 #include <genai/train/metrics.hpp>
 #include <genai/train/progress.hpp>
 
+#include "distributed_util.hpp"
 #include "example_util.hpp"
 
 using namespace genai;
@@ -53,6 +56,7 @@ struct Args {
   uint64_t seed = 0;
   std::string out = "fmnist_classifier_out";
   bool resume = false;
+  bool distributed = false;
   int threads = 0;
   std::string data = data::FashionMNIST::kDefaultRoot;
   int64_t limit = -1;
@@ -101,6 +105,9 @@ int run(int argc, char** argv) {
   app.add_option("--out", a.out, "output directory (metrics.jsonl, checkpoint, fmnist_classifier.safetensors)")
       ->capture_default_str();
   app.add_flag("--resume", a.resume, "continue from <out>/checkpoint.safetensors if it exists");
+  app.add_flag("--distributed", a.distributed,
+               "data-parallel training over the processes of `mpirun -np N` (--batch per process, batch norm over "
+               "the global batch; rank 0 evaluates and writes)");
   app.add_option("--threads", a.threads, "worker threads (0: GENAI_NUM_THREADS or all cores)")->capture_default_str();
   app.add_option("--data", a.data, "directory with the Fashion-MNIST IDX files")->capture_default_str();
   app.add_option("--limit", a.limit, "use only the first N training images (and N/6 test images); -1: all")
@@ -109,13 +116,17 @@ int run(int argc, char** argv) {
 
   if (a.threads > 0) set_num_threads(a.threads);
   if (!data::FashionMNIST::available(a.data)) return examples::missing_fashion_mnist("fmnist_classifier", a.data);
+  examples::Distributed dist(a.distributed);  // --distributed: one of mpirun's processes
   std::filesystem::create_directories(a.out);
   manual_seed(a.seed);
   const auto t_start = std::chrono::steady_clock::now();
 
   data::FashionMNIST train_set(a.data, true, a.limit);
   data::FashionMNIST test_set(a.data, false, a.limit < 0 ? -1 : std::max<int64_t>(a.limit / 6, 16));
-  data::DataLoader loader(train_set, {.batch_size = a.batch, .shuffle = true, .seed = a.seed});
+  // --distributed: each process visits its shard of every epoch's permutation (the sampler shuffles)
+  distributed::DistributedSampler shard(train_set, dist.world(), dist.rank(), {.shuffle = true, .seed = a.seed});
+  data::DataLoader loader(dist.on() ? static_cast<const data::Dataset&>(shard) : train_set,
+                          {.batch_size = a.batch, .shuffle = !dist.on(), .seed = a.seed});
   Generator aug_gen(a.seed + 500);  // augmentation draws (saved in the checkpoint)
 
   models::FMNISTClassifier m;
@@ -124,7 +135,8 @@ int run(int argc, char** argv) {
   const int64_t planned_steps = std::max<int64_t>(1, a.epochs * loader.size());
   const int64_t total_steps = a.steps >= 0 ? std::min(planned_steps, a.steps) : planned_steps;
   optim::OneCycleLR sched(opt, a.lr, planned_steps);
-  std::printf("%s: %lld parameters; %lld training / %lld test images; %lld steps\n", m.type_name().c_str(),
+  if (dist.is_main())
+    std::printf("%s: %lld parameters; %lld training / %lld test images; %lld steps\n", m.type_name().c_str(),
               static_cast<long long>(m.num_parameters()), static_cast<long long>(train_set.size()),
               static_cast<long long>(test_set.size()), static_cast<long long>(total_steps));
 
@@ -145,9 +157,21 @@ int run(int argc, char** argv) {
                 static_cast<long long>(start_epoch + 1), static_cast<long long>(skip_batches),
                 static_cast<long long>(step));
   }
-  train::MetricsLogger log(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/a.resume);
+  // --distributed: rank 0's weights everywhere, gradients averaged by backward, batch norm
+  // statistics over the global batch; dropout and augmentation draw differently on each process
+  dist.wrap(m, /*sync_bn=*/true);
+  if (dist.rank() > 0) {
+    const uint64_t r = 104729 * static_cast<uint64_t>(dist.rank()) + static_cast<uint64_t>(step);
+    manual_seed(a.seed + r);
+    aug_gen = Generator(a.seed + 500 + r);
+  }
+  std::optional<train::MetricsLogger> log;  // rank 0 evaluates, logs and writes
+  if (dist.is_main()) log.emplace(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/a.resume);
+  double t_steps = 0;
+  int64_t steps_here = 0;
 
   auto save = [&](int64_t epoch, int64_t batch_in_epoch, const Generator& loader_state) {
+    if (!dist.is_main()) return;
     io::Checkpoint ck;
     ck.model() = m.state_dict();
     ck.optim() = opt.state_dict();
@@ -167,9 +191,10 @@ int run(int argc, char** argv) {
     if (step >= total_steps) break;
     const auto t0 = std::chrono::steady_clock::now();
     const Generator loader_at_start = loader.generator();  // to resume mid-epoch
+    shard.set_epoch(epoch);
     const int64_t todo = std::min(loader.size() - skip_batches, total_steps - step);
     m.train();
-    train::ProgressBar bar(todo, {.desc = "epoch " + std::to_string(epoch + 1)});
+    train::ProgressBar bar(todo, {.desc = "epoch " + std::to_string(epoch + 1), .stream = dist.progress_stream()});
     double loss_sum = 0;
     int64_t n = 0, consumed = 0, correct = 0, seen = 0;
     for (const data::Example& b : loader) {
@@ -178,6 +203,7 @@ int run(int argc, char** argv) {
         continue;
       }
       if (step >= total_steps) break;
+      const auto ts = std::chrono::steady_clock::now();
       Tensor x = a.no_augment ? b.input : models::random_shift_flip(b.input, 2, aug_gen);  // (B, 1, 28, 28)
       opt.zero_grad();
       Tensor logits = m.forward(x);  // (B, 10)
@@ -186,9 +212,12 @@ int run(int argc, char** argv) {
       if (a.clip_grad_norm > 0) optim::clip_grad_norm_(m.parameters(), a.clip_grad_norm);
       opt.step();
       sched.step();
+      t_steps += std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+      ++steps_here;
       ++step;
       ++consumed;
       const double l = loss.item<double>();
+      examples::check_finite_loss(l, step);
       loss_sum += l;
       ++n;
       correct += eq(argmax(logits.detach(), 1), b.target).sum().item<int64_t>();
@@ -201,6 +230,7 @@ int run(int argc, char** argv) {
     bar.close();
     stopped = consumed < loader.size();
     skip_batches = 0;
+    if (!dist.is_main()) continue;  // rank 0 evaluates and writes
 
     ev = evaluate(m, test_set);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -209,7 +239,7 @@ int run(int argc, char** argv) {
     std::printf("epoch %lld%s: train loss %.4f (acc %.2f%%), test loss %.4f, test accuracy %.2f%%, %.1f s\n",
                 static_cast<long long>(epoch + 1), stopped ? " (stopped by --steps)" : "", train_loss,
                 100 * train_acc, ev.loss, 100 * ev.accuracy, secs);
-    log.log({{"epoch", epoch + 1},
+    log->log({{"epoch", epoch + 1},
              {"step", step},
              {"train_loss", train_loss},
              {"train_accuracy", train_acc},
@@ -223,6 +253,8 @@ int run(int argc, char** argv) {
       save(epoch + 1, 0, loader.generator());
   }
 
+  examples::report_step_time(dist, a.batch, steps_here, t_steps);
+  if (!dist.is_main()) return 0;
   if (step == 0 && start_epoch == 0) {
     std::fprintf(stderr, "fmnist_classifier: no training step was run\n");
     return 1;

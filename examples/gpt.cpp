@@ -50,6 +50,7 @@
 #include <genai/text/bpe.hpp>
 
 #include "distributed_util.hpp"
+#include "example_util.hpp"
 
 using namespace genai;
 using models::GPT;
@@ -300,8 +301,7 @@ int run_train(const TrainArgs& a) {
     auto [x, y] = get_batch(train_ids, a.batch_size, T, data_gen);
     Tensor loss = GPT::loss(model.forward(x), y);
     opt->zero_grad();
-    loss.backward();
-    dist.synchronize();  // --distributed: the gradients' average over the processes
+    loss.backward();  // --distributed: backward leaves the gradients' average over the processes
     if (a.grad_clip > 0) optim::clip_grad_norm_(model.parameters(), a.grad_clip);
     opt->step();
     sched.step();
@@ -309,6 +309,7 @@ int run_train(const TrainArgs& a) {
     t_train += now_s() - ts;
     ++n_timed;
     last_loss = loss.item<double>();
+    examples::check_finite_loss(last_loss, iter);
     char post[64];
     std::snprintf(post, sizeof post, "loss=%.4f lr=%.2e", last_loss, sched.get_last_lr()[0]);
     bar.set_postfix(post);
@@ -319,11 +320,7 @@ int run_train(const TrainArgs& a) {
   std::printf("done: %lld iterations, %.1f s in training steps (%.2f ms/iter), best val loss %.4f; model in %s\n",
               static_cast<long long>(iter), t_train, n_timed ? 1e3 * t_train / static_cast<double>(n_timed) : 0.0,
               best_val, a.out.c_str());
-  if (dist.on())
-    std::printf("distributed: %d processes, global batch %lld; waiting for gradient reductions: %.2f ms/iter (%.1f%%)\n",
-                dist.world(), static_cast<long long>(a.batch_size * dist.world()),
-                n_timed ? 1e3 * dist.sync_seconds() / static_cast<double>(n_timed) : 0.0,
-                t_train > 0 ? 100.0 * dist.sync_seconds() / t_train : 0.0);
+  if (dist.on()) examples::report_step_time(dist, a.batch_size, n_timed, t_train);
   if (a.sample_tokens > 0) {  // a short sample from the final weights
     model.eval();
     models::GPTDecoder dec(model);

@@ -18,8 +18,10 @@
 //
 //   music_rnn [--steps 600] [--melodies 2000] [--hidden 128] [--out DIR] [--events 64] [--temperature 0.9] [--resume]
 //   music_rnn --generate --checkpoint DIR/checkpoint.safetensors
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -27,6 +29,9 @@
 #include <genai/genai.hpp>
 #include <genai/io/midi.hpp>
 #include <genai/models/rnn/music.hpp>
+
+#include "distributed_util.hpp"
+#include "example_util.hpp"
 
 using namespace genai;
 using namespace genai::models::rnn;
@@ -45,7 +50,7 @@ struct Args {
   int64_t eval_every = 100;
   double lr = 2e-3, temperature = 0.9, top_p = 1.0, bpm = 110;
   uint64_t seed = 0;
-  bool resume = false, generate = false;
+  bool resume = false, generate = false, distributed = false;
   int threads = 0;
 };
 
@@ -100,6 +105,9 @@ int main(int argc, char** argv) {
   app.add_option("--bpm", a.bpm, "tempo of the MIDI file")->capture_default_str();
   app.add_option("--seed", a.seed, "random seed")->capture_default_str();
   app.add_flag("--resume", a.resume, "continue from OUT/checkpoint.safetensors");
+  app.add_flag("--distributed", a.distributed,
+               "data-parallel training over the processes of `mpirun -np N`: each reads its own part of the corpus "
+               "with --batch streams; rank 0 evaluates and writes");
   app.add_flag("--generate", a.generate, "only generate, from --checkpoint");
   app.add_option("--checkpoint", a.checkpoint, "checkpoint for --generate");
   app.add_option("--threads", a.threads, "threads (0: GENAI_NUM_THREADS or all cores)");
@@ -129,8 +137,14 @@ int main(int argc, char** argv) {
       model.load_state_dict(ck.model());
       return write_melody(model, prime, a);
     }
+    examples::Distributed dist(a.distributed);  // --distributed: one of mpirun's processes
+    if (dist.world() > 1) {  // each process reads its own contiguous part of the training events
+      const int64_t part = train_ids.size(0) / dist.world();
+      train_ids = train_ids.narrow(0, dist.rank() * part, part);
+    }
     NoteLSTM model(config(a));
-    std::printf("corpus: %zu synthetic melodies, %lld training / %lld validation events; %lld event types\n",
+    if (dist.is_main())
+      std::printf("corpus: %zu synthetic melodies, %lld training / %lld validation events; %lld event types\n",
                 mels.size(), static_cast<long long>(train_ids.size(0)), static_cast<long long>(val_ids.size(0)),
                 static_cast<long long>(vocab.n_events()));
     optim::Adam opt(model.parameters(), {.lr = a.lr});
@@ -146,7 +160,9 @@ int main(int argc, char** argv) {
       step = ck.get_int("step");
       std::printf("resumed from %s at step %lld\n", ckpt.c_str(), static_cast<long long>(step));
     }
-    train::MetricsLogger log(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, a.resume);
+    dist.wrap(model);  // --distributed: rank 0's weights everywhere, gradients averaged by backward
+    std::optional<train::MetricsLogger> log;  // rank 0 evaluates, logs and writes
+    if (dist.is_main()) log.emplace(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, a.resume);
     auto val_loss = [&] {
       NoGradGuard ng;
       model.eval();
@@ -156,26 +172,32 @@ int main(int argc, char** argv) {
       model.train();
       return l.item<double>();
     };
-    train::ProgressBar bar(a.steps - step, {.desc = "train"});
+    train::ProgressBar bar(a.steps - step, {.desc = "train", .stream = dist.progress_stream()});
     LSTMState state;
-    double sum = 0;
+    double sum = 0, t_steps = 0;
+    const int64_t first_step = step;
     int64_t cnt = 0;
     while (step < a.steps) {
       StreamBatcher::Batch b = batcher.next();
       if (b.reset) state = LSTMState();
+      const auto ts = std::chrono::steady_clock::now();
       const double loss = note_train_step(model, opt, b.x, b.y, state, 1.0);
+      t_steps += std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
       ++step;
+      examples::check_finite_loss(loss, step);
       sum += loss;
       ++cnt;
       bar.set_postfix("loss=" + std::to_string(loss));
       bar.update();
       if (step % a.eval_every == 0 || step == a.steps) {
-        const double v = val_loss();
-        log.log({{"step", step}, {"train_loss", sum / static_cast<double>(cnt)}, {"val_loss", v}});
-        std::fprintf(stderr, "\nstep %lld: train loss %.4f, validation loss %.4f (pitch + duration nats/event)\n",
-                     static_cast<long long>(step), sum / static_cast<double>(cnt), v);
+        const double train_loss = dist.mean(sum / static_cast<double>(cnt));  // over all processes' batches
         sum = 0;
         cnt = 0;
+        if (!dist.is_main()) continue;  // rank 0 evaluates and writes
+        const double v = val_loss();
+        log->log({{"step", step}, {"train_loss", train_loss}, {"val_loss", v}});
+        std::fprintf(stderr, "\nstep %lld: train loss %.4f, validation loss %.4f (pitch + duration nats/event)\n",
+                     static_cast<long long>(step), train_loss, v);
         io::Checkpoint ck;
         ck.model() = model.state_dict();
         ck.optim() = opt.state_dict();
@@ -187,6 +209,8 @@ int main(int argc, char** argv) {
       }
     }
     bar.close();
+    examples::report_step_time(dist, a.batch, step - first_step, t_steps);
+    if (!dist.is_main()) return 0;
     return write_melody(model, prime, a);
   } catch (const Error& e) {
     std::fprintf(stderr, "music_rnn: %s\n", e.what());

@@ -36,6 +36,7 @@
 #include <filesystem>
 #include <genai/data/dataloader.hpp>
 #include <genai/data/fashion_mnist.hpp>
+#include <genai/distributed/sampler.hpp>
 #include <genai/io/checkpoint.hpp>
 #include <genai/io/image.hpp>
 #include <genai/models/gan/stylegan.hpp>
@@ -43,8 +44,10 @@
 #include <genai/train/metrics.hpp>
 #include <genai/train/progress.hpp>
 #include <map>
+#include <optional>
 #include <string>
 
+#include "distributed_util.hpp"
 #include "example_util.hpp"
 
 using namespace genai;
@@ -77,6 +80,7 @@ struct Args {
   uint64_t seed = 0;
   std::string out = "stylegan_out";
   bool resume = false;
+  bool distributed = false;
   int threads = 0;
   std::string data = data::FashionMNIST::kDefaultRoot;
   int64_t limit = -1;
@@ -146,10 +150,14 @@ std::shared_ptr<models::StyleGANGenerator> load_generator(const std::string& pat
 
 int run_train(const Args& a) {
   if (!data::FashionMNIST::available(a.data)) return examples::missing_fashion_mnist("stylegan", a.data);
+  examples::Distributed dist(a.distributed);  // --distributed: one of mpirun's processes
   std::filesystem::create_directories(a.out);
   manual_seed(a.seed);
   data::FashionMNIST train_set(a.data, true, a.limit);
-  data::DataLoader loader(train_set, {.batch_size = a.batch, .shuffle = true, .drop_last = true, .seed = a.seed});
+  // --distributed: each process visits its shard of every epoch's permutation (the sampler shuffles)
+  distributed::DistributedSampler shard(train_set, dist.world(), dist.rank(), {.shuffle = true, .seed = a.seed});
+  data::DataLoader loader(dist.on() ? static_cast<const data::Dataset&>(shard) : train_set,
+                          {.batch_size = a.batch, .shuffle = !dist.on(), .drop_last = true, .seed = a.seed});
   GENAI_CHECK(loader.size() > 0, "stylegan: fewer training images (", train_set.size(), ") than --batch ", a.batch);
   GENAI_CHECK(a.batch % 4 == 0, "stylegan: --batch must be a multiple of 4 (the minibatch-stddev group)");
 
@@ -166,7 +174,8 @@ int run_train(const Args& a) {
       .r1_gamma = a.r1_gamma, .r1_interval = a.r1_interval, .style_mixing_prob = a.mixing};
   Generator fixed_gen(a.seed + 1000);
   Tensor z_fixed = randn({64, cfg.z_dim}, kFloat32, fixed_gen);
-  std::printf("G: %lld parameters (%lld ws), D: %lld parameters; %lld training images, batch %lld\n",
+  if (dist.is_main())
+    std::printf("G: %lld parameters (%lld ws), D: %lld parameters; %lld training images, batch %lld\n",
               static_cast<long long>(G.num_parameters()), static_cast<long long>(G.num_ws()),
               static_cast<long long>(D.num_parameters()), static_cast<long long>(train_set.size()),
               static_cast<long long>(a.batch));
@@ -191,11 +200,22 @@ int run_train(const Args& a) {
     std::printf("resumed from %s: step %lld (epoch %lld, batch %lld)\n", ckpt_path.c_str(),
                 static_cast<long long>(step), static_cast<long long>(epoch + 1), static_cast<long long>(skip_batches));
   }
-  train::MetricsLogger log(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/a.resume);
+  // --distributed: rank 0's weights everywhere; G's and D's gradients are each averaged by their own
+  // backward inside stylegan_train_step (G_ema follows G, so it stays the same everywhere)
+  dist.wrap(G);
+  dist.wrap(D);
+  if (dist.on() && !(a.resume && std::filesystem::exists(ckpt_path))) G_ema.load_state_dict(G.state_dict());
+  // the latents and noise inputs (global generator) must differ between the processes
+  if (dist.rank() > 0) manual_seed(a.seed + 104729 * static_cast<uint64_t>(dist.rank()) + static_cast<uint64_t>(step));
+  std::optional<train::MetricsLogger> log;  // rank 0 logs and writes the samples and checkpoints
+  if (dist.is_main()) log.emplace(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/a.resume);
+  double t_steps = 0;   // seconds in this run's training steps
+  int64_t n_steps = 0;  // this run's training steps
 
   Generator loader_at_epoch_start = loader.generator();
   int64_t batch_in_epoch = skip_batches;
   auto save = [&]() {
+    if (!dist.is_main()) return;
     {
       NoGradGuard ng;
       Tensor imgs = G_ema.forward(z_fixed, 1.0, -1, models::NoiseMode::Const);  // (64, 1, R, R)
@@ -218,9 +238,9 @@ int run_train(const Args& a) {
     io::save_safetensors(a.out + "/generator.safetensors", G_ema.state_dict(), config_meta(cfg, step));
   };
 
-  const double ema_nimg_max = (a.ema_kimg > 0 ? a.ema_kimg : double(a.batch) * 10.0 / 32.0) * 1000.0;
+  const double ema_nimg_max = (a.ema_kimg > 0 ? a.ema_kimg : double(a.batch * dist.world()) * 10.0 / 32.0) * 1000.0;
   const int64_t budget = a.steps >= 0 ? a.steps - step : -1;
-  train::ProgressBar bar(budget > 0 ? budget : 0, {.desc = "stylegan"});
+  train::ProgressBar bar(budget > 0 ? budget : 0, {.desc = "stylegan", .stream = dist.progress_stream()});
   double g_sum = 0, d_sum = 0, dr_sum = 0, df_sum = 0, r1_last = 0;
   int64_t n = 0;
   auto t_tick = std::chrono::steady_clock::now();
@@ -228,9 +248,10 @@ int run_train(const Args& a) {
     return (a.steps >= 0 && step >= a.steps) || (a.minutes > 0 && trained_secs >= a.minutes * 60) ||
            (a.cpu_minutes > 0 && trained_cpu_secs >= a.cpu_minutes * 60);
   };
-  bool done = budget_spent();
+  bool done = dist.from_main(budget_spent());  // time limits: rank 0 decides for every process
   while (!done) {
     loader_at_epoch_start = loader.generator();
+    if (dist.on()) shard.set_epoch(epoch);
     int64_t consumed = 0;
     for (const data::Example& b : loader) {
       if (consumed++ < skip_batches) continue;
@@ -241,14 +262,20 @@ int run_train(const Args& a) {
       Tensor zg = randn({B, cfg.z_dim}), zd = randn({B, cfg.z_dim});
       Tensor zg2 = randn({B, cfg.z_dim}), zd2 = randn({B, cfg.z_dim});
       models::StyleGANStepStats st = models::stylegan_train_step(G, D, optG, optD, real, zg, zd, step, opt, zg2, zd2);
-      // EMA generator: half-life ema_nimg images, ramped up to 5% of the images seen
-      const double nimg = double(step + 1) * double(B);
+      // EMA generator: half-life ema_nimg images, ramped up to 5% of the images seen (--distributed: the
+      // global batch, world x B images, per step)
+      const double Bg = double(B) * double(dist.world());
+      const double nimg = double(step + 1) * Bg;
       const double ema_nimg = std::min(ema_nimg_max, nimg * 0.05);
-      models::stylegan_ema_update(G_ema, G, std::pow(0.5, double(B) / std::max(ema_nimg, 1e-8)));
+      models::stylegan_ema_update(G_ema, G, std::pow(0.5, Bg / std::max(ema_nimg, 1e-8)));
       ++step;
       batch_in_epoch = consumed;
       trained_secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       trained_cpu_secs += static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
+      t_steps += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      ++n_steps;
+      examples::check_finite_loss(st.g_loss, step, "generator loss");
+      examples::check_finite_loss(st.d_loss, step, "discriminator loss");
       g_sum += st.g_loss;
       d_sum += st.d_loss;
       dr_sum += st.d_real;
@@ -259,16 +286,20 @@ int run_train(const Args& a) {
       std::snprintf(post, sizeof post, "G=%.3f D=%.3f R1=%.3g", st.g_loss, st.d_loss, r1_last);
       bar.set_postfix(post);
       bar.update();
-      done = budget_spent();
+      done = dist.from_main(budget_spent());
       if (step % a.tick == 0 || done) {
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_tick).count();
         const double dn = double(n);
-        log.log({{"step", step},
+        // --distributed: losses averaged over the processes, images counted over all of them
+        const double g_avg = dist.mean(g_sum / dn), d_avg = dist.mean(d_sum / dn), dr_avg = dist.mean(dr_sum / dn),
+                     df_avg = dist.mean(df_sum / dn);
+        if (log)
+          log->log({{"step", step},
                  {"kimg", nimg / 1000.0},
-                 {"g_loss", g_sum / dn},
-                 {"d_loss", d_sum / dn},
-                 {"d_real_logit", dr_sum / dn},
-                 {"d_fake_logit", df_sum / dn},
+                 {"g_loss", g_avg},
+                 {"d_loss", d_avg},
+                 {"d_real_logit", dr_avg},
+                 {"d_fake_logit", df_avg},
                  {"r1", r1_last},
                  {"ms_per_step", 1000.0 * secs / dn},
                  {"train_minutes", trained_secs / 60.0},
@@ -287,10 +318,13 @@ int run_train(const Args& a) {
     }
   }
   bar.close();
+  if (!dist.is_main()) return 0;
+  if (dist.on()) examples::report_step_time(dist, a.batch, n_steps, t_steps);
   std::printf(
       "trained %lld steps (%.1f kimg) in %.1f min (%.1f min CPU); wrote %s/{samples.png,generator.safetensors,"
       "metrics.jsonl}\n",
-      static_cast<long long>(step), double(step * a.batch) / 1000.0, trained_secs / 60.0, trained_cpu_secs / 60.0,
+      static_cast<long long>(step), double(step * a.batch * dist.world()) / 1000.0, trained_secs / 60.0,
+      trained_cpu_secs / 60.0,
       a.out.c_str());
   return 0;
 }
@@ -400,14 +434,14 @@ int main(int argc, char** argv) {
                  "stop after this much process CPU time in training steps (a budget that a shared machine does "
                  "not shrink; with --threads 1 it is one core's time); -1: no limit")
       ->capture_default_str();
-  tr->add_option("--batch", a.batch, "images per step (multiple of 4)")
+  tr->add_option("--batch", a.batch, "images per step (multiple of 4; per process with --distributed)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   tr->add_option("--lr", a.lr, "Adam learning rate (betas (0, 0.99))")->capture_default_str();
   tr->add_option("--r1-gamma", a.r1_gamma, "R1 weight gamma")->capture_default_str();
   tr->add_option("--r1-interval", a.r1_interval, "lazy R1 every N steps (0: off)")->capture_default_str();
   tr->add_option("--mixing", a.mixing, "style mixing probability")->capture_default_str();
-  tr->add_option("--ema-kimg", a.ema_kimg, "EMA half-life in thousands of images (-1: batch * 10 / 32)")
+  tr->add_option("--ema-kimg", a.ema_kimg, "EMA half-life in thousands of images (-1: global batch * 10 / 32)")
       ->capture_default_str();
   tr->add_option("--tick", a.tick, "log, sample and checkpoint every N steps")
       ->check(CLI::PositiveNumber)
@@ -419,6 +453,9 @@ int main(int argc, char** argv) {
   tr->add_option("--channel-base", a.channel_base, "channels min(base / res, max)")->capture_default_str();
   tr->add_option("--channel-max", a.channel_max, "channels min(base / res, max)")->capture_default_str();
   tr->add_flag("--resume", a.resume, "continue from <out>/checkpoint.safetensors if it exists");
+  tr->add_flag("--distributed", a.distributed,
+               "data-parallel training over the processes of `mpirun -np N` (--batch per process; rank 0 logs and "
+               "writes)");
   tr->add_option("--data", a.data, "directory with the Fashion-MNIST IDX files")->capture_default_str();
   tr->add_option("--limit", a.limit, "use only the first N training images; -1: all")->capture_default_str();
   auto gen_opts = [&](CLI::App* s) {

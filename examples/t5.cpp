@@ -44,6 +44,9 @@
 #include <genai/genai.hpp>
 #include <genai/models/transformer/t5.hpp>
 
+#include "distributed_util.hpp"
+#include "example_util.hpp"
+
 using namespace genai;
 using models::T5Config;
 using models::T5ForConditionalGeneration;
@@ -154,6 +157,7 @@ struct TrainArgs {
   double lr = 1e-3, weight_decay = 0.01, dropout = 0.0;
   uint64_t seed = 1;
   bool resume = false;
+  bool distributed = false;
 };
 
 int run_train(const TrainArgs& a) {
@@ -165,6 +169,7 @@ int run_train(const TrainArgs& a) {
     std::fprintf(stderr, "t5 train: need 1 <= --min-len <= --max-len\n");
     return 2;
   }
+  examples::Distributed dist(a.distributed);  // --distributed: one of mpirun's processes
   std::filesystem::create_directories(a.out);
   manual_seed(a.seed);
   const std::string ckpt_path = a.out + "/checkpoint.safetensors";
@@ -183,12 +188,15 @@ int run_train(const TrainArgs& a) {
   Generator init_gen(a.seed);
   T5ForConditionalGeneration model(cfg, init_gen);
   optim::AdamW opt(model.parameters(), optim::AdamWOptions{.lr = a.lr, .weight_decay = a.weight_decay});
-  std::printf("task %s; T5 of %lld parameters: %lld + %lld layers, d_model %lld, %lld heads of %lld, d_ff %lld, %s\n",
+  if (dist.is_main())
+    std::printf("task %s; T5 of %lld parameters: %lld + %lld layers, d_model %lld, %lld heads of %lld, d_ff %lld, %s\n",
               task.c_str(), static_cast<long long>(model.num_parameters()), static_cast<long long>(cfg.num_layers),
               static_cast<long long>(cfg.decoder_layers()), static_cast<long long>(cfg.d_model),
               static_cast<long long>(cfg.num_heads), static_cast<long long>(cfg.d_kv), static_cast<long long>(cfg.d_ff),
               cfg.feed_forward_proj.c_str());
-  Generator data_gen(a.seed + 1);
+  // each process draws its own examples (another seed per rank; rank 0's is the single-process one), so a
+  // step trains on world x --batch-size distinct examples
+  Generator data_gen(a.seed + 1 + 7919 * static_cast<uint64_t>(dist.rank()));
   int64_t step = 0;
   double elapsed0 = 0, cpu0 = 0;
   if (ck) {
@@ -200,7 +208,13 @@ int run_train(const TrainArgs& a) {
     elapsed0 = ck->get_float("elapsed_s", 0.0);
     cpu0 = ck->get_float("cpu_s", 0.0);
     std::printf("resumed from %s at step %lld\n", ckpt_path.c_str(), static_cast<long long>(step));
+    // the checkpoint holds rank 0's example generator: the others draw a new stream
+    if (dist.rank() > 0)
+      data_gen.manual_seed(a.seed + 1 + 7919 * static_cast<uint64_t>(dist.rank()) + static_cast<uint64_t>(step));
   }
+  dist.wrap(model);  // --distributed: rank 0's weights everywhere, gradients averaged
+  // the dropout masks (global generator) must differ between the processes
+  if (dist.rank() > 0) manual_seed(a.seed + 104729 * static_cast<uint64_t>(dist.rank()) + static_cast<uint64_t>(step));
   cpu0 -= cpu_s();
   // the held-out set: its own seed, the same at every evaluation
   std::vector<Example> held;
@@ -208,7 +222,8 @@ int run_train(const TrainArgs& a) {
     Generator g(a.seed + 1000003);
     for (int64_t i = 0; i < a.eval_size; ++i) held.push_back(make_example(task, a.min_len, a.max_len, g));
   }
-  train::MetricsLogger log(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/resuming);
+  std::optional<train::MetricsLogger> log;  // rank 0 evaluates and writes the metrics, checkpoints and model
+  if (dist.is_main()) log.emplace(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, /*append=*/resuming);
 
   auto evaluate = [&]() {
     NoGradGuard ng;
@@ -237,6 +252,7 @@ int run_train(const TrainArgs& a) {
                                      loss / static_cast<double>(std::max<int64_t>(nb, 1))};
   };
   auto save_all = [&](double elapsed) {
+    if (!dist.is_main()) return;
     io::Checkpoint c;
     c.model() = model.state_dict();
     c.optim() = opt.state_dict();
@@ -255,17 +271,17 @@ int run_train(const TrainArgs& a) {
   const double t0 = now_s() - elapsed0;
   double t_train = 0;
   int64_t n_timed = 0;
-  train::ProgressBar bar(std::max<int64_t>(a.steps - step, 0), {.desc = "train"});
+  train::ProgressBar bar(std::max<int64_t>(a.steps - step, 0), {.desc = "train", .stream = dist.progress_stream()});
   model.train();
   while (true) {
     const bool last = step >= a.steps;
-    if (a.eval_interval > 0 && (step % a.eval_interval == 0 || last)) {
+    if (dist.is_main() && a.eval_interval > 0 && (step % a.eval_interval == 0 || last)) {  // rank 0 evaluates
       auto [acc, vloss] = evaluate();
       const double elapsed = now_s() - t0, cpu = cpu0 + cpu_s();
       std::fprintf(stderr, "\nstep %lld: held-out loss %.4f, exact-match accuracy %.1f%% (%zu examples; %.1f s, %.1f s CPU, %.2f ms/step)\n",
                    static_cast<long long>(step), vloss, 100.0 * acc, held.size(), elapsed, cpu,
                    n_timed ? 1e3 * t_train / static_cast<double>(n_timed) : 0.0);
-      log.log({{"step", step}, {"val_loss", vloss}, {"exact_match", acc}, {"elapsed_s", elapsed}, {"cpu_s", cpu}});
+      log->log({{"step", step}, {"val_loss", vloss}, {"exact_match", acc}, {"elapsed_s", elapsed}, {"cpu_s", cpu}});
       save_all(elapsed);
     }
     if (last) break;
@@ -277,20 +293,23 @@ int run_train(const TrainArgs& a) {
     for (auto& g : opt.param_groups()) g.set_lr(lr);
     Tensor loss = T5ForConditionalGeneration::loss(model.forward(bt.ids, bt.mask, model.shift_right(bt.labels)), bt.labels);
     opt.zero_grad();
-    loss.backward();
+    loss.backward();  // --distributed: backward leaves the gradients' average over the processes
     opt.step();
     ++step;
     t_train += now_s() - ts;
     ++n_timed;
+    examples::check_finite_loss(loss.item<double>(), step);
     char post[64];
     std::snprintf(post, sizeof post, "loss=%.4f", loss.item<double>());
     bar.set_postfix(post);
     bar.update();
-    if (a.eval_interval <= 0) log.log({{"step", step}, {"loss", loss.item<double>()}});
+    if (log && a.eval_interval <= 0) log->log({{"step", step}, {"loss", loss.item<double>()}});
   }
   bar.close();
+  if (!dist.is_main()) return 0;
   std::printf("done: %lld steps, %.1f s in training steps (%.2f ms/step); model in %s\n", static_cast<long long>(step),
               t_train, n_timed ? 1e3 * t_train / static_cast<double>(n_timed) : 0.0, a.out.c_str());
+  if (dist.on()) examples::report_step_time(dist, a.batch_size, n_timed, t_train);
   for (size_t i = 0; i < std::min<size_t>(3, held.size()); ++i) {
     auto out = models::t5_generate(model, {vocab.encode(held[i].input)}, {.max_new_tokens = a.max_len + 4});
     std::printf("  %s -> %s (expected %s)\n", held[i].input.c_str(), vocab.decode(out[0]).c_str(), held[i].target.c_str());
@@ -376,6 +395,9 @@ int main(int argc, char** argv) {
   tr->add_option("--eval-size", t.eval_size, "held-out examples decoded at each evaluation")->capture_default_str();
   tr->add_option("--seed", t.seed, "random seed")->capture_default_str();
   tr->add_flag("--resume", t.resume, "continue from OUT/checkpoint.safetensors");
+  tr->add_flag("--distributed", t.distributed,
+               "data-parallel training over the processes of `mpirun -np N` (--batch-size per process, each drawing "
+               "its own examples; rank 0 evaluates and writes)");
 
   GenArgs g;
   CLI::App* ge = app.add_subcommand("generate", "decode from a model folder");

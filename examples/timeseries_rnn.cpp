@@ -22,16 +22,21 @@
 //     median and the 50% / 90% fan.
 //
 //   timeseries_rnn [--data co2.csv] [--steps 1500] [--horizon 24] [--out DIR] [--resume]
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include <genai/genai.hpp>
 #include <genai/models/rnn/timeseries.hpp>
+
+#include "distributed_util.hpp"
+#include "example_util.hpp"
 
 using namespace genai;
 using namespace genai::models::rnn;
@@ -46,7 +51,7 @@ struct Args {
   int64_t eval_every = 250;
   double lr = 3e-3;
   uint64_t seed = 0;
-  bool resume = false, synthetic = false;
+  bool resume = false, synthetic = false, distributed = false;
   int threads = 0;
 };
 
@@ -98,10 +103,14 @@ int main(int argc, char** argv) {
   app.add_option("--eval-every", a.eval_every, "steps between metrics + checkpoint")->capture_default_str();
   app.add_option("--seed", a.seed, "random seed")->capture_default_str();
   app.add_flag("--resume", a.resume, "continue from OUT/checkpoint.safetensors");
+  app.add_flag("--distributed", a.distributed,
+               "data-parallel training over the processes of `mpirun -np N`: each draws its own --batch windows; "
+               "rank 0 forecasts and writes");
   app.add_option("--threads", a.threads, "threads (0: GENAI_NUM_THREADS or all cores)");
   CLI11_PARSE(app, argc, argv);
   if (a.threads > 0) set_num_threads(a.threads);
   try {
+    examples::Distributed dist(a.distributed);  // --distributed: one of mpirun's processes
     std::filesystem::create_directories(a.out);
     manual_seed(a.seed);
     Generator gen(a.seed + 1);
@@ -123,7 +132,8 @@ int main(int argc, char** argv) {
     const int64_t n_train = N - H;
     std::vector<double> train(s.values.begin(), s.values.begin() + n_train);
     std::vector<double> test(s.values.begin() + n_train, s.values.end());
-    std::printf("series: %s, %lld values (period %lld); training on the first %lld, forecasting the last %lld\n",
+    if (dist.is_main())
+      std::printf("series: %s, %lld values (period %lld); training on the first %lld, forecasting the last %lld\n",
                 s.name.c_str(), static_cast<long long>(N), static_cast<long long>(P), static_cast<long long>(n_train),
                 static_cast<long long>(H));
 
@@ -140,11 +150,17 @@ int main(int argc, char** argv) {
       step = ck.get_int("step");
       std::printf("resumed from %s at step %lld\n", ckpt.c_str(), static_cast<long long>(step));
     }
-    train::MetricsLogger log(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, a.resume);
-    train::ProgressBar bar(a.steps - step, {.desc = "train"});
-    double sum = 0;
+    dist.wrap(fc.model);  // --distributed: rank 0's weights everywhere, gradients averaged by backward
+    // each process draws its own training windows
+    if (dist.rank() > 0) gen = Generator(a.seed + 1 + 104729 * static_cast<uint64_t>(dist.rank()) + static_cast<uint64_t>(step));
+    std::optional<train::MetricsLogger> log;  // rank 0 logs, forecasts and writes
+    if (dist.is_main()) log.emplace(a.out + "/metrics.jsonl", train::MetricsFormat::Auto, a.resume);
+    train::ProgressBar bar(a.steps - step, {.desc = "train", .stream = dist.progress_stream()});
+    double sum = 0, t_steps = 0;
     int64_t cnt = 0;
+    const int64_t first_step = step;
     while (step < a.steps) {
+      const auto ts = std::chrono::steady_clock::now();
       auto [x, y] = fc.sample_batch(train, n_train, a.batch, a.window, gen);
       GaussianLSTM::Output o = fc.model.forward(x);
       Tensor loss = gaussian_nll(o.mu, o.log_sigma, y);
@@ -152,15 +168,19 @@ int main(int argc, char** argv) {
       loss.backward();
       optim::clip_grad_norm_(fc.model.parameters(), 1.0);
       opt.step();
+      t_steps += std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
       ++step;
+      examples::check_finite_loss(loss.item<double>(), step);
       sum += loss.item<double>();
       ++cnt;
       bar.set_postfix("nll=" + std::to_string(loss.item<double>()));
       bar.update();
       if (step % a.eval_every == 0 || step == a.steps) {
-        log.log({{"step", step}, {"train_nll", sum / static_cast<double>(cnt)}});
+        const double train_nll = dist.mean(sum / static_cast<double>(cnt));  // over all processes' batches
         sum = 0;
         cnt = 0;
+        if (!dist.is_main()) continue;  // rank 0 logs and writes
+        log->log({{"step", step}, {"train_nll", train_nll}});
         io::Checkpoint ck;
         ck.model() = fc.model.state_dict();
         ck.optim() = opt.state_dict();
@@ -172,6 +192,8 @@ int main(int argc, char** argv) {
       }
     }
     bar.close();
+    examples::report_step_time(dist, a.batch, step - first_step, t_steps);
+    if (!dist.is_main()) return 0;
 
     // forecasts from the last `context` training values
     const int64_t t0 = n_train - a.context;
@@ -202,7 +224,7 @@ int main(int argc, char** argv) {
     std::printf("one step ahead (sequence-to-one), mean absolute error: LSTM %.4f, seasonal naive %.4f\n", mae_1, mae_1n);
     std::printf("90%% interval covers %lld of %lld held-out months\n", static_cast<long long>(inside),
                 static_cast<long long>(H));
-    log.log({{"step", step},
+    log->log({{"step", step},
              {"mae_lstm", mae_model},
              {"mae_seasonal_naive", mae_naive},
              {"mae_one_step_lstm", mae_1},

@@ -138,7 +138,7 @@ void write_images(models::VAEBase& m, const data::Dataset& test, const Tensor& z
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   Args a;
   CLI::App app{"Trains a VAE on Fashion-MNIST (Kingma & Welling 2014); writes metrics, PNGs and checkpoints."};
   app.add_option("--model", a.model, "mlp (784-400-20, the reference VAE) or conv (convolutional VAE)")
@@ -263,13 +263,13 @@ int main(int argc, char** argv) {
       const auto ts = std::chrono::steady_clock::now();
       opt.zero_grad();
       Tensor loss = m.loss(b.input, m.forward(b.input)).loss;  // noise from the global generator
-      loss.backward();
-      dist.synchronize();  // --distributed: the gradients' average over the processes
+      loss.backward();  // --distributed: backward leaves the gradients' average over the processes
       opt.step();
       t_steps += std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
       ++step;
       ++consumed;
       last_loss = loss.item<double>();
+      examples::check_finite_loss(last_loss, step);
       if (std::isnan(first_loss)) first_loss = last_loss;
       loss_sum += last_loss;
       ++n;
@@ -303,15 +303,8 @@ int main(int argc, char** argv) {
       save(epoch + 1, 0, loader.generator());
   }
 
-  if (dist.on()) {
-    if (!dist.is_main()) return 0;
-    std::printf("distributed: %d processes, global batch %lld; %.2f ms per training step, of which waiting for "
-                "gradient reductions %.2f ms (%.1f%%)\n",
-                dist.world(), static_cast<long long>(a.batch * dist.world()), 1e3 * t_steps / std::max<int64_t>(step, 1),
-                1e3 * dist.sync_seconds() / std::max<int64_t>(step, 1), t_steps > 0 ? 100.0 * dist.sync_seconds() / t_steps : 0.0);
-  } else {
-    std::printf("%.2f ms per training step\n", 1e3 * t_steps / std::max<int64_t>(step, 1));
-  }
+  examples::report_step_time(dist, a.batch, step, t_steps);
+  if (!dist.is_main()) return 0;
   if (a.iwae_k > 0) {
     m.eval();
     const int64_t n = a.iwae_n < 0 ? test_set.size() : std::min(a.iwae_n, test_set.size());
@@ -329,4 +322,13 @@ int main(int argc, char** argv) {
     }
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "vae: %s\n", e.what());
+    return 1;
+  }
 }

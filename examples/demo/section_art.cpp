@@ -16,7 +16,7 @@
 
 using namespace genai;
 
-namespace {
+namespace section_art {  // a named namespace: the demo's files are compiled as one unit
 
 #ifdef GENAI_EXAMPLES_DATA
 const char* kArtData = GENAI_EXAMPLES_DATA;
@@ -131,4 +131,4 @@ void run(demo::Context& ctx, demo::SectionReport& rep) {
 demo::RegisterSection reg({.key = "art", .title = "Style transfer and DeepDream", .order = 80, .budget_share = 0.05,
                            .run = run});
 
-}  // namespace
+}  // namespace section_art

@@ -17,7 +17,7 @@
 
 using namespace genai;
 
-namespace {
+namespace section_classifier {  // a named namespace: the demo's files are compiled as one unit
 
 void run(demo::Context& ctx, demo::SectionReport& rep) {
   if (ctx.opt.no_fid) {
@@ -94,4 +94,4 @@ demo::RegisterSection reg({.key = "classifier",
                            .budget_share = 0.15,
                            .run = run});
 
-}  // namespace
+}  // namespace section_classifier

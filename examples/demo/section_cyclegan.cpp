@@ -19,7 +19,7 @@
 
 using namespace genai;
 
-namespace {
+namespace section_cyclegan {  // a named namespace: the demo's files are compiled as one unit
 
 /// The images of class `label`, (n, 1, 28, 28) in [-1, 1] (at most `cap`).
 Tensor class_images(const Tensor& images, const Tensor& labels, int64_t label, int64_t cap) {
@@ -118,4 +118,4 @@ void run(demo::Context& ctx, demo::SectionReport& rep) {
 demo::RegisterSection reg({.key = "cyclegan", .title = "CycleGAN (unpaired translation)", .order = 35,
                            .budget_share = 0.15, .run = run});
 
-}  // namespace
+}  // namespace section_cyclegan

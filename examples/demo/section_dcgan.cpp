@@ -14,7 +14,7 @@
 
 using namespace genai;
 
-namespace {
+namespace section_dcgan {  // a named namespace: the demo's files are compiled as one unit
 
 /// Spherical interpolation between rows of a and b (P, nz), `steps` points each: (P * steps, nz).
 Tensor slerp_rows(const Tensor& a, const Tensor& b, int64_t steps) {
@@ -114,4 +114,4 @@ void run(demo::Context& ctx, demo::SectionReport& rep) {
 
 demo::RegisterSection reg({.key = "dcgan", .title = "DCGAN", .order = 30, .budget_share = 0.6, .run = run});
 
-}  // namespace
+}  // namespace section_dcgan

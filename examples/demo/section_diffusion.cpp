@@ -12,9 +12,9 @@
 #include <genai/optim/ema.hpp>
 
 using namespace genai;
-namespace D = genai::models::diffusion;
 
-namespace {
+namespace section_diffusion {  // a named namespace: the demo's files are compiled as one unit
+namespace D = genai::models::diffusion;
 
 void run(demo::Context& ctx, demo::SectionReport& rep) {
   const demo::Data& d = ctx.data;
@@ -102,4 +102,4 @@ void run(demo::Context& ctx, demo::SectionReport& rep) {
 demo::RegisterSection reg({.key = "diffusion", .title = "Denoising diffusion (DDPM / DDIM)", .order = 50,
                            .budget_share = 0.3, .run = run});
 
-}  // namespace
+}  // namespace section_diffusion

@@ -13,9 +13,9 @@
 #include <genai/optim/adam.hpp>
 
 using namespace genai;
-namespace flow = genai::models::flow;
 
-namespace {
+namespace section_flow {  // a named namespace: the demo's files are compiled as one unit
+namespace flow = genai::models::flow;
 
 void run(demo::Context& ctx, demo::SectionReport& rep) {
   const demo::Data& d = ctx.data;
@@ -106,4 +106,4 @@ void run(demo::Context& ctx, demo::SectionReport& rep) {
 demo::RegisterSection reg({.key = "flow", .title = "Normalizing flows (Glow, RealNVP)", .order = 45,
                            .budget_share = 0.2, .run = run});
 
-}  // namespace
+}  // namespace section_flow

@@ -14,7 +14,7 @@
 
 using namespace genai;
 
-namespace {
+namespace section_stylegan {  // a named namespace: the demo's files are compiled as one unit
 
 /// (B, 1, 28, 28) in [0, 1] -> (B, 1, 32, 32) in [-1, 1], padded with -1 (the background).
 Tensor pad_to_32(const Tensor& x01) {
@@ -123,4 +123,4 @@ void run(demo::Context& ctx, demo::SectionReport& rep) {
 
 demo::RegisterSection reg({.key = "stylegan", .title = "StyleGAN2", .order = 32, .budget_share = 0.1, .run = run});
 
-}  // namespace
+}  // namespace section_stylegan

@@ -12,7 +12,7 @@
 
 using namespace genai;
 
-namespace {
+namespace section_vae {  // a named namespace: the demo's files are compiled as one unit
 
 void run(demo::Context& ctx, demo::SectionReport& rep) {
   const demo::Data& d = ctx.data;
@@ -97,4 +97,4 @@ void run(demo::Context& ctx, demo::SectionReport& rep) {
 
 demo::RegisterSection reg({.key = "vae", .title = "Variational autoencoder (VAE)", .order = 20, .budget_share = 0.25, .run = run});
 
-}  // namespace
+}  // namespace section_vae

@@ -221,8 +221,94 @@ TEST_CASE("DataParallel::no_sync accumulates locally; the next synchronized back
   }
   auto mp = m->parameters(), rp = ref->parameters();
   for (size_t i = 0; i < mp.size(); ++i) CHECK(allclose(mp[i].grad(), mul(rp[i].grad(), 0.5), 1e-5, 1e-6));
-  // a second backward reaching a started bucket is refused with a hint
+  // without no_sync every backward averages what it added: the same accumulated average
+  for (Tensor p : m->parameters()) p.set_grad(Tensor());
   sum(m->forward(x1)).backward();
-  CHECK_THROWS_WITH(sum(m->forward(x1)).backward(), Catch::Contains("no_sync"));
-  ddp.synchronize();  // every rank runs the same collectives before the next test
+  sum(m->forward(x2)).backward();
+  ddp.synchronize();  // does nothing: backward has already averaged
+  for (size_t i = 0; i < mp.size(); ++i) CHECK(allclose(mp[i].grad(), mul(rp[i].grad(), 0.5), 1e-5, 1e-6));
+}
+
+TEST_CASE("backward() leaves averaged gradients without synchronize(): clipping sees them", "[distributed]") {
+  need_mpi();
+  auto m = make_model(false, 5);
+  distributed::DataParallel ddp(*m, {.bucket_mb = 1e-4});
+  Generator g(60 + static_cast<uint64_t>(distributed::rank()));
+  sum(m->forward(randn({4, 6}, kFloat32, g))).backward();
+  auto ref = make_model(false, 5);
+  for (uint64_t s : {60ull, 61ull}) {
+    Generator gs(s);
+    sum(ref->forward(randn({4, 6}, kFloat32, gs))).backward();
+  }
+  auto mp = m->parameters(), rp = ref->parameters();
+  for (size_t i = 0; i < mp.size(); ++i) CHECK(allclose(mp[i].grad(), mul(rp[i].grad(), 0.5), 1e-5, 1e-6));
+  CHECK(ddp.stats().steps == 1);
+  ddp.synchronize();
+  CHECK(ddp.stats().steps == 1);  // nothing new to reduce
+}
+
+namespace {
+
+/// A GAN-shaped pair: generator G (noise 4 -> 6) and critic D (6 -> 1), each with its own
+/// optimizer and (when distributed) its own DataParallel, D then G updated every step
+/// (WGAN-style mean losses, D frozen during G's backward as GAN training does).
+std::pair<io::TensorMap, io::TensorMap> train_pair(const data::Dataset& ds, int64_t world, int64_t rank,
+                                                   int64_t batch, int steps, bool use_ddp) {
+  manual_seed(11);
+  nn::Sequential G, D;
+  G.push_back(std::make_shared<nn::Linear>(4, 8));
+  G.push_back(std::make_shared<nn::Tanh>());
+  G.push_back(std::make_shared<nn::Linear>(8, 6));
+  D.push_back(std::make_shared<nn::Linear>(6, 8));
+  D.push_back(std::make_shared<nn::Tanh>());
+  D.push_back(std::make_shared<nn::Linear>(8, 1));
+  std::unique_ptr<distributed::DataParallel> ddp_g, ddp_d;
+  if (use_ddp) {
+    ddp_g = std::make_unique<distributed::DataParallel>(G);
+    ddp_d = std::make_unique<distributed::DataParallel>(D, distributed::DataParallelOptions{.bucket_mb = 1e-4});
+  }
+  optim::Adam opt_g(G.parameters(), {.lr = 1e-2}), opt_d(D.parameters(), {.lr = 1e-2});
+  distributed::DistributedSampler shard(ds, world, rank, {.shuffle = true, .seed = 9});
+  data::DataLoader loader(shard, {.batch_size = batch});
+  int step = 0;
+  for (int64_t epoch = 0; step < steps; ++epoch) {
+    shard.set_epoch(epoch);
+    for (const data::Example& b : loader) {  // input: real samples (B, 6); target: noise (B, 4)
+      if (step == steps) break;
+      opt_d.zero_grad();
+      Tensor d_loss = sub(mean(D.forward(G.forward(b.target).detach())), mean(D.forward(b.input)));
+      d_loss.backward();
+      if (ddp_d) ddp_d->synchronize();
+      opt_d.step();
+      opt_g.zero_grad();
+      {
+        nn::FreezeParameters frozen(D.parameters());
+        neg(mean(D.forward(G.forward(b.target)))).backward();
+      }
+      if (ddp_g) ddp_g->synchronize();
+      opt_g.step();
+      ++step;
+    }
+  }
+  return {G.state_dict(), D.state_dict()};
+}
+
+}  // namespace
+
+TEST_CASE("two DataParallel objects (a GAN's G and D) alternate: 2 ranks x B = 1 rank x 2B over 20 steps",
+          "[distributed]") {
+  need_mpi();
+  Generator g(321);
+  data::TensorDataset ds(randn({96, 6}, kFloat32, g), randn({96, 4}, kFloat32, g));
+  const int64_t B = 8;
+  const auto [got_g, got_d] = train_pair(ds, 2, distributed::rank(), B, 20, true);
+  const auto [want_g, want_d] = train_pair(ds, 1, 0, 2 * B, 20, false);
+  CHECK(max_diff(got_g, want_g) < 1e-5);
+  CHECK(max_diff(got_d, want_d) < 1e-5);
+  CHECK(identical_across_ranks(got_g));
+  CHECK(identical_across_ranks(got_d));
+  // a parameter may belong to one DataParallel only
+  auto m = make_model(false, 4);
+  distributed::DataParallel first(*m);
+  CHECK_THROWS_WITH(distributed::DataParallel(*m), Catch::Contains("already belongs to another DataParallel"));
 }

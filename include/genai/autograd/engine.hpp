@@ -19,6 +19,7 @@
 #include <atomic>
 #include <iterator>
 
+#include "genai/autograd/anomaly.hpp"
 #include "genai/autograd/function.hpp"
 #include "genai/autograd/grad_mode.hpp"
 #include "genai/autograd/node.hpp"
@@ -200,6 +201,8 @@ inline TensorList run_backward(const TensorList& roots, const TensorList& root_g
   }
 
   // 3. seed root gradients
+  if (is_anomaly_enabled())
+    for (size_t i = 0; i < root_grads.size(); ++i) anomaly_check_root_grad(root_grads[i], i);
   for (auto& ri : root_inputs) {
     Tensor& slot = task.grad_slot(ri.first.fn.get(), ri.first.input_nr);
     slot = accumulate(slot, ri.second);
@@ -251,7 +254,8 @@ inline TensorList run_backward(const TensorList& roots, const TensorList& root_g
       } else {
         n->clear_needs_input_grad();
       }
-      out = n->apply(std::move(buf));
+      // anomaly mode: the gradients the node returns are checked (one branch when off)
+      out = is_anomaly_enabled() ? anomaly_apply(*n, std::move(buf)) : n->apply(std::move(buf));
       if (!keep_graph) n->release_saved();
       GENAI_CHECK(out.empty() || out.size() == edges.size(), "backward: op '", n->name(), "' returned ", out.size(),
                   " gradients for ", edges.size(), " inputs; this is a bug in its backward formula");
@@ -308,6 +312,7 @@ inline void backward(const TensorList& outputs, const TensorList& grads = {}, bo
                      bool create_graph = false) {
   TensorList rg = detail::default_root_grads(outputs, grads, "backward");
   detail::run_backward(outputs, rg, retain_graph || create_graph, create_graph, {}, false);
+  if (const GradAccumulatedHook& hook = grad_accumulated_hook(); hook.finished) hook.finished(hook.ctx);
 }
 
 /// The gradients of `outputs` with respect to `inputs` (as torch.autograd.grad).

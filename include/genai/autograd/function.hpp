@@ -22,6 +22,7 @@
 #include <string>
 #include <utility>
 
+#include "genai/autograd/anomaly.hpp"
 #include "genai/autograd/node.hpp"
 
 namespace genai {
@@ -92,10 +93,14 @@ inline void collect_edges(Node& n, const Inputs& inputs) {
 }  // namespace detail
 
 /// Records a node with one output; returns it so the op can save what backward needs.
+/// In anomaly mode (anomaly.hpp), throws if an output holds NaN/Inf: every recorded
+/// op's outputs pass through here, so the check costs one branch when it is off.
 inline OpNode& record(const char* name, std::initializer_list<Tensor> inputs, Tensor& out, OpNode::BackwardFn fn) {
   auto node = std::make_shared<OpNode>(name, fn, 1);
   detail::collect_edges(*node, inputs);
   detail::set_history(out, node, 0);
+  if (is_anomaly_enabled()) [[unlikely]]
+    detail::anomaly_check_forward(name, inputs.begin(), inputs.size(), &out, 1, *node);
   return *node;
 }
 
@@ -104,6 +109,8 @@ inline OpNode& record(const char* name, const TensorList& inputs, Tensor& out, O
   auto node = std::make_shared<OpNode>(name, fn, 1);
   detail::collect_edges(*node, inputs);
   detail::set_history(out, node, 0);
+  if (is_anomaly_enabled()) [[unlikely]]
+    detail::anomaly_check_forward(name, inputs.data(), inputs.size(), &out, 1, *node);
   return *node;
 }
 
@@ -112,6 +119,8 @@ inline OpNode& record_multi(const char* name, const TensorList& inputs, TensorLi
   auto node = std::make_shared<OpNode>(name, fn, static_cast<uint32_t>(outs.size()));
   detail::collect_edges(*node, inputs);
   for (size_t i = 0; i < outs.size(); ++i) detail::set_history(outs[i], node, static_cast<uint32_t>(i));
+  if (is_anomaly_enabled()) [[unlikely]]
+    detail::anomaly_check_forward(name, inputs.data(), inputs.size(), outs.data(), outs.size(), *node);
   return *node;
 }
 

@@ -78,20 +78,29 @@ class Node : public std::enable_shared_from_this<Node> {
   uint64_t engine_task_ = 0;
   uint32_t engine_slot_ = 0;
 
+  /// Anomaly mode (anomaly.hpp) only: a description of the forward call that
+  /// recorded this node (input/output shapes, recording order, scope labels).
+  const std::string& forward_context() const { return forward_context_; }
+  void set_forward_context(std::string s) { forward_context_ = std::move(s); }
+
  private:
   std::vector<Edge> next_;
   std::vector<bool> mask_;
   uint32_t num_outputs_;
   uint64_t seq_;
+  std::string forward_context_;  // empty unless recorded in anomaly mode
 };
 
-/// A process-wide callback that a backward pass runs right after it has added
+/// Process-wide callbacks of backward passes: `fn` runs right after a pass has added
 /// into a leaf's .grad() (once per leaf and pass; not for autograd::grad, which
-/// returns gradients instead). genai/distributed sets it to start reducing a bucket
-/// of gradients while the rest of backward runs (as the hooks of torch's DDP).
+/// returns gradients instead), `finished` when a backward() pass has completed.
+/// genai/distributed sets them to start reducing a bucket of gradients while the rest
+/// of backward runs, and to finish the reductions at its end (as the hooks and the
+/// end-of-backward callback of torch's DDP).
 struct GradAccumulatedHook {
   void (*fn)(void* ctx, const Tensor& leaf) = nullptr;
   void* ctx = nullptr;
+  void (*finished)(void* ctx) = nullptr;
 };
 inline GradAccumulatedHook& grad_accumulated_hook() {
   static GradAccumulatedHook hook;

@@ -77,9 +77,14 @@ template <class T, class = std::enable_if_t<std::is_arithmetic_v<T>>>
 inline Tensor arange(T start, T end, T step = T(1), Dtype dtype = std::is_integral_v<T> ? kInt64 : kFloat32) {
   double s = static_cast<double>(start), e = static_cast<double>(end), st = static_cast<double>(step);
   GENAI_CHECK(st != 0.0, "arange: step must be non-zero");
+  GENAI_CHECK(std::isfinite(s) && std::isfinite(e) && std::isfinite(st), "arange: start, end and step must be "
+              "finite, got [", s, ", ", e, ") with step ", st);
   GENAI_CHECK((e - s) / st >= 0, "arange: the range [", s, ", ", e, ") with step ", st,
               " goes the wrong way");
-  int64_t n = static_cast<int64_t>(std::ceil((e - s) / st));
+  const double count = std::ceil((e - s) / st);
+  GENAI_CHECK(count < 9.2e18, "arange: the range [", s, ", ", e, ") with step ", st, " has ", count,
+              " elements, which overflows int64");
+  int64_t n = static_cast<int64_t>(count);
   Tensor t = detail::make_tensor({n}, dtype);
   dispatch_all(dtype, [&](auto tag) {
     using U = typename decltype(tag)::type;
@@ -96,6 +101,8 @@ inline Tensor arange(T end, Dtype dtype = std::is_integral_v<T> ? kInt64 : kFloa
 /// `steps` evenly spaced values from start to end inclusive.
 inline Tensor linspace(double start, double end, int64_t steps, Dtype dtype = kFloat32) {
   GENAI_CHECK(steps >= 0, "linspace: steps must be non-negative, got ", steps);
+  GENAI_CHECK(static_cast<uint64_t>(steps) <= kMaxAllocBytes / sizeof(double), "linspace: ", steps,
+              " steps is too many to allocate");
   std::vector<double> v(static_cast<size_t>(steps));
   for (int64_t i = 0; i < steps; ++i)
     v[static_cast<size_t>(i)] = steps == 1 ? start : start + (end - start) * static_cast<double>(i) / static_cast<double>(steps - 1);
@@ -104,6 +111,7 @@ inline Tensor linspace(double start, double end, int64_t steps, Dtype dtype = kF
 
 /// n x m identity-like matrix (m = n when omitted).
 inline Tensor eye(int64_t n, int64_t m = -1, Dtype dtype = kFloat32) {
+  GENAI_CHECK(n >= 0, "eye: n must be non-negative, got ", n);
   if (m < 0) m = n;
   Tensor t = zeros({n, m}, dtype);
   dispatch_all(dtype, [&](auto tag) {

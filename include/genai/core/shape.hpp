@@ -36,13 +36,16 @@ inline int64_t shape_numel(const Shape& s) {
   return n;
 }
 
-/// Row-major (C-order) strides of a shape, in elements.
+/// Row-major (C-order) strides of a shape, in elements. Throws when they overflow
+/// int64, which a size 0 can hide from shape_numel (as torch: "Stride calculation overflowed").
 inline std::vector<int64_t> contiguous_strides(const Shape& s) {
   std::vector<int64_t> st(s.size());
   int64_t acc = 1;
   for (size_t i = s.size(); i-- > 0;) {
     st[i] = acc;
-    acc *= s[i] > 1 ? s[i] : 1;
+    if (i > 0 && __builtin_mul_overflow(acc, s[i] > 1 ? s[i] : 1, &acc))
+      GENAI_FAIL("invalid shape ", shape_str(s), ": its strides overflow int64 (the sizes other than the zero-sized "
+                 "one multiply past int64)");
   }
   return st;
 }

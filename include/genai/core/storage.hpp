@@ -27,13 +27,18 @@
 
 namespace genai {
 
+/// The largest allocation genai attempts (64 TiB): larger requests, and sizes that
+/// wrapped around in a caller's arithmetic, throw genai::Error instead of reaching malloc.
+constexpr size_t kMaxAllocBytes = size_t(1) << 46;
+
 namespace detail {
 constexpr size_t kAlignment = 64;
 
 inline void* aligned_malloc(size_t nbytes) {
   if (nbytes == 0) return nullptr;
+  GENAI_CHECK(nbytes <= kMaxAllocBytes, "allocation of ", nbytes, " bytes exceeds genai's limit of ", kMaxAllocBytes,
+              " bytes (64 TiB); hint: the size probably overflowed or came from a corrupt file");
   size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
-  GENAI_CHECK(rounded >= nbytes, "allocation of ", nbytes, " bytes overflows");
   void* p = std::aligned_alloc(kAlignment, rounded);
   if (!p) GENAI_FAIL("out of memory: could not allocate ", nbytes, " bytes");
   return p;
@@ -60,7 +65,9 @@ class BlockCache {
       got = 0;
       return nullptr;
     }
-    got = class_size(n);
+    GENAI_CHECK(n <= kMaxAllocBytes, "allocation of ", n, " bytes exceeds genai's limit of ", kMaxAllocBytes,
+                " bytes (64 TiB); hint: the size probably overflowed or came from a corrupt file");
+    got = class_size(n);  // cannot overflow below the limit
     {
       std::lock_guard<std::mutex> lk(mu_);
       auto& list = lists_[key(got)];

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -321,13 +322,29 @@ inline Tensor& Tensor::requires_grad_(bool on) {
 
 namespace detail {
 
-/// A new tensor with fresh, uninitialized, contiguous storage.
+/// Storage for a new tensor; an allocation failure names the shape.
+inline std::shared_ptr<Storage> allocate_tensor_storage(const Shape& shape, Dtype dtype, size_t nbytes) {
+  try {
+    return std::make_shared<Storage>(nbytes);
+  } catch (const Error& e) {
+    GENAI_FAIL("tensor of shape ", shape_str(shape), " (", dtype_name(dtype), ", ", nbytes,
+               " bytes) could not be allocated: ", e.message());
+  } catch (const std::bad_alloc&) {
+    GENAI_FAIL("tensor of shape ", shape_str(shape), " (", dtype_name(dtype), ", ", nbytes,
+               " bytes) could not be allocated: out of memory");
+  }
+}
+
+/// A new tensor with fresh, uninitialized, contiguous storage. Negative sizes, an
+/// element count that overflows int64, or a byte size above kMaxAllocBytes throw
+/// genai::Error naming the shape (never a wrapped-around size or a huge malloc).
 inline Tensor make_tensor(const Shape& shape, Dtype dtype) {
   auto im = std::make_shared<TensorImpl>();
   im->numel = shape_numel(shape);
-  GENAI_CHECK(static_cast<uint64_t>(im->numel) <= (uint64_t(1) << 46) / dtype_size(dtype),
-              "tensor of shape ", shape_str(shape), " (", dtype_name(dtype), ") is too large to allocate");
-  im->storage = std::make_shared<Storage>(static_cast<size_t>(im->numel) * dtype_size(dtype));
+  GENAI_CHECK(static_cast<uint64_t>(im->numel) <= kMaxAllocBytes / dtype_size(dtype), "tensor of shape ",
+              shape_str(shape), " (", dtype_name(dtype), ", ", im->numel, " elements) is too large to allocate: more "
+              "than ", kMaxAllocBytes, " bytes (64 TiB); hint: check the sizes (an overflow, or a corrupt file?)");
+  im->storage = allocate_tensor_storage(shape, dtype, static_cast<size_t>(im->numel) * dtype_size(dtype));
   im->shape = shape;
   im->strides = contiguous_strides(shape);
   im->dtype = dtype;

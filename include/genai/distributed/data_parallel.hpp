@@ -8,33 +8,42 @@
 //   MyModel model;                                 // any nn::Module, unchanged
 //   distributed::DataParallel ddp(model);          // broadcasts rank 0's parameters and buffers
 //   ...
-//   loss.backward();                               // reductions start while backward runs
-//   ddp.synchronize();                             // .grad() = the average over the processes
+//   loss.backward();                               // .grad() = the average over the processes
 //   opt.step();
 //
 // Gradients are reduced in buckets of about `bucket_mb` MiB, parameters taken in
 // reverse registration order (the order backward tends to finish them in, as torch's
 // DDP). A backward hook (autograd::grad_accumulated_hook) notes each parameter whose
 // gradient is complete; when a bucket is complete it is packed into one flat buffer
-// and its MPI_Iallreduce starts, overlapping the rest of backward. synchronize() starts
-// what is left, waits, and writes the averages back. A parameter that got no gradient
+// and its MPI_Iallreduce starts, overlapping the rest of backward; when backward() has
+// finished (autograd's end-of-backward callback) the rest is started, waited for, and the
+// averages are written back, so a training loop needs no change: gradient clipping,
+// logging and optimizer steps after backward() see the averaged gradients.
+// synchronize() does the same by hand (a no-op when backward already did it). Gradients
+// accumulated over several backward() passes are averaged correctly (each pass averages
+// what it added); no_sync() only saves the communication of the passes but the last.
+// Every process must run the same backward passes over the same parameters (as in torch). A parameter that got no gradient
 // on any process keeps none (as torch's find_unused_parameters); one that got a
 // gradient on some processes gets their sum divided by the number of processes.
-// Gradient accumulation: run the backward passes but the last inside ddp.no_sync()
-// (a second backward that reaches an already started bucket is an error, as in torch).
+// Gradient accumulation: as in torch, the passes but the last may run inside
+// ddp.no_sync() to skip their communication.
 //
 // convert_sync_batchnorm(model) makes its BatchNorm layers use the statistics of the
 // global batch (torch.nn.SyncBatchNorm); all_reduce_sum is the differentiable sum
 // over processes it uses. Checkpoints: write them on rank 0 only (is_main()), then
 // barrier(), then every rank may load them.
 //
-// Differences from torch: one DataParallel per process at a time (the backward hook
-// is process-wide); no gradient-as-bucket-view (gradients are copied into the
+// Several DataParallel objects may live at once, over disjoint sets of parameters (a
+// GAN's generator and discriminator, each synchronized after its own backward): one
+// process-wide backward hook passes each finished gradient to all of them.
+//
+// Differences from torch: no gradient-as-bucket-view (gradients are copied into the
 // buckets and back); buffers are broadcast once, at construction (torch also
 // rebroadcasts them before every forward unless broadcast_buffers=False: use
 // convert_sync_batchnorm, or broadcast_buffers(), when buffers must agree).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <unordered_map>
@@ -118,8 +127,13 @@ class DataParallel {
 
   explicit DataParallel(nn::Module& model, DataParallelOptions options = {}) : model_(model), opt_(options) {
     GENAI_CHECK(opt_.bucket_mb > 0, "DataParallel: bucket_mb must be > 0, got ", opt_.bucket_mb);
-    GENAI_CHECK(autograd::grad_accumulated_hook().fn == nullptr,
-                "DataParallel: another DataParallel is alive in this process; one at a time");
+    const autograd::GradAccumulatedHook& hook = autograd::grad_accumulated_hook();
+    GENAI_CHECK(hook.fn == nullptr || hook.fn == &DataParallel::dispatch,
+                "DataParallel: another backward hook (autograd::grad_accumulated_hook) is installed");
+    for (const Tensor& p : model_.parameters())
+      for (const DataParallel* other : instances())
+        GENAI_CHECK(!other->index_.count(p.impl()), "DataParallel: a parameter of shape ", shape_str(p.shape()),
+                    " already belongs to another DataParallel; their parameter sets must be disjoint");
     if (opt_.broadcast) broadcast_parameters(model_);
     // buckets: parameters in reverse registration order, one dtype per bucket
     std::vector<Tensor> params;
@@ -144,18 +158,25 @@ class DataParallel {
       b.buffer = zeros({b.numel + static_cast<int64_t>(b.params.size())}, b.dtype);
       b.ready.assign(b.params.size(), 0);
     }
-    if (world_size() > 1) autograd::grad_accumulated_hook() = {&DataParallel::on_grad, this};
+    instances().push_back(this);
+    if (world_size() > 1) autograd::grad_accumulated_hook() = {&DataParallel::dispatch, nullptr, &DataParallel::finish};
   }
   ~DataParallel() {
-    if (autograd::grad_accumulated_hook().ctx == this) autograd::grad_accumulated_hook() = {};
+    auto& all = instances();
+    all.erase(std::remove(all.begin(), all.end(), this), all.end());
+    if (all.empty() && autograd::grad_accumulated_hook().fn == &DataParallel::dispatch)
+      autograd::grad_accumulated_hook() = {};
   }
   DataParallel(const DataParallel&) = delete;
   DataParallel& operator=(const DataParallel&) = delete;
 
-  /// After backward (every process, every step): waits for the reductions and sets each
-  /// parameter's .grad() to the average over the processes.
+  /// Waits for the reductions the last backward started and sets each parameter's .grad()
+  /// to the average over the processes; backward() calls it when it ends, so calling it
+  /// again does nothing until new gradients arrive.
   void synchronize() {
     if (!sync_) return;  // inside no_sync(): the gradients stay local and keep accumulating
+    if (!pending_) return;  // no gradient since the last synchronization
+    pending_ = false;
     const auto t0 = std::chrono::steady_clock::now();
     ++stats_.steps;
     if (world_size() > 1) {
@@ -222,6 +243,18 @@ class DataParallel {
     MPI_Request request = MPI_REQUEST_NULL;
   };
 
+  /// The DataParallel objects alive in this process (the backward hook serves them all).
+  static std::vector<DataParallel*>& instances() {
+    static std::vector<DataParallel*> all;
+    return all;
+  }
+  static void dispatch(void*, const Tensor& leaf) {
+    for (DataParallel* d : instances()) on_grad(d, leaf);
+  }
+  static void finish(void*) {
+    for (DataParallel* d : instances()) d->synchronize();
+  }
+
   static void on_grad(void* ctx, const Tensor& leaf) {
     auto* self = static_cast<DataParallel*>(ctx);
     if (!self->sync_) return;
@@ -229,8 +262,9 @@ class DataParallel {
     if (it == self->index_.end()) return;  // not one of this model's parameters
     Bucket& b = self->buckets_[static_cast<size_t>(it->second.first)];
     const auto j = static_cast<size_t>(it->second.second);
-    GENAI_CHECK(!b.launched, "DataParallel: a gradient changed after its bucket's reduction had started (backward "
-                "ran twice before synchronize()); hint: run the accumulation steps inside ddp.no_sync()");
+    GENAI_CHECK(!b.launched, "DataParallel: a gradient changed after its bucket's reduction had started (the "
+                "parameter received gradients twice before the end of the backward pass)");
+    self->pending_ = true;
     if (!b.ready[j]) {
       b.ready[j] = 1;
       ++b.n_ready;
@@ -282,6 +316,7 @@ class DataParallel {
   Stats stats_;
   size_t next_ = 0;   // the next bucket to start
   bool sync_ = true;  // false inside no_sync()
+  bool pending_ = false;  // gradients arrived since the last synchronization
 };
 
 }  // namespace distributed

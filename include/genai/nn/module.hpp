@@ -319,5 +319,30 @@ class ModuleList : public Module {
   std::vector<std::shared_ptr<M>> items_;
 };
 
+/// For its lifetime, turns off requires_grad of the given parameters that had it on, and
+/// turns it back on when the scope ends, exceptions included: a GAN's discriminator while
+/// the generator's loss backpropagates through it (its weights get no gradient).
+///
+///   { nn::FreezeParameters frozen(D.parameters()); g_loss(D.forward(G.forward(z))).backward(); }
+class FreezeParameters {
+ public:
+  explicit FreezeParameters(const std::vector<Tensor>& params) {
+    for (const Tensor& p : params)
+      if (p.requires_grad()) {
+        Tensor t = p;
+        t.requires_grad_(false);
+        frozen_.push_back(t);
+      }
+  }
+  ~FreezeParameters() {
+    for (Tensor& p : frozen_) p.requires_grad_(true);
+  }
+  FreezeParameters(const FreezeParameters&) = delete;
+  FreezeParameters& operator=(const FreezeParameters&) = delete;
+
+ private:
+  std::vector<Tensor> frozen_;
+};
+
 }  // namespace nn
 }  // namespace genai

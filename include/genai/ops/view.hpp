@@ -24,7 +24,9 @@ inline Shape infer_shape(const Shape& req, int64_t numel, const char* op, const 
       infer = static_cast<int64_t>(i);
     } else {
       GENAI_CHECK(s[i] >= 0, op, ": invalid size ", s[i], " in shape ", shape_str(req));
-      known *= s[i];
+      GENAI_CHECK(!__builtin_mul_overflow(known, s[i], &known), op, ": shape ", shape_str(req),
+                  " is invalid for input of shape ", shape_str(from), " (", numel, " elements): its element count "
+                  "overflows int64");
     }
   }
   if (infer >= 0) {

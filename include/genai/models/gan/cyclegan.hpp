@@ -364,17 +364,7 @@ class CycleGAN : public nn::Module {
     CycleGANStepStats st;
     CycleGANGeneratorLoss l;
     {
-      struct Freeze {  // restores requires_grad even when an exception leaves the block
-        std::vector<Tensor> ps;
-        ~Freeze() {
-          for (auto& p : ps) p.requires_grad_(true);
-        }
-      } freeze;
-      for (auto& p : discriminator_parameters())
-        if (p.requires_grad()) {
-          p.requires_grad_(false);
-          freeze.ps.push_back(p);
-        }
+      nn::FreezeParameters frozen(discriminator_parameters());  // D gets no gradient from G's loss
       opt_G.zero_grad();
       l = cyclegan_generator_loss(*netG_A, *netG_B, *netD_A, *netD_B, real_A, real_B, weights_);
       l.total.backward();

@@ -305,17 +305,7 @@ inline GANStepStats gan_train_step(nn::UnaryModule& netG, nn::UnaryModule& netD,
   optG.zero_grad();
   Tensor g_loss;
   {
-    struct Freeze {  // restores requires_grad even when an exception leaves the block
-      std::vector<Tensor> ps;
-      ~Freeze() {
-        for (auto& p : ps) p.requires_grad_(true);
-      }
-    } freeze;
-    for (auto& p : netD.parameters())
-      if (p.requires_grad()) {
-        p.requires_grad_(false);
-        freeze.ps.push_back(p);
-      }
+    nn::FreezeParameters frozen(netD.parameters());  // D gets no gradient from G's loss
     g_loss = generator_loss(o.loss, netD.forward(fake));
     g_loss.backward();
   }

@@ -559,17 +559,7 @@ inline StyleGANStepStats stylegan_train_step(StyleGANGenerator& G, StyleGANDiscr
   // ---- Gmain: minimize softplus(-D(G(z))), D's parameters frozen
   optG.zero_grad();
   {
-    struct Freeze {  // restores requires_grad even when an exception leaves the block
-      std::vector<Tensor> ps;
-      ~Freeze() {
-        for (auto& p : ps) p.requires_grad_(true);
-      }
-    } freeze;
-    for (auto& p : D.parameters())
-      if (p.requires_grad()) {
-        p.requires_grad_(false);
-        freeze.ps.push_back(p);
-      }
+    nn::FreezeParameters frozen(D.parameters());  // D gets no gradient from G's loss
     Tensor ws = stylegan_mapping_with_mixing(G, z_g, z_g2, o.style_mixing_prob, gen);
     Tensor img = G.synthesis->forward(ws, o.noise_mode, false, gen);
     Tensor g_loss = mean(softplus(neg(D.forward(img))));

@@ -124,7 +124,7 @@ class VGGFeatures : public nn::Module {
            ", pooling=" + (cfg_.pooling == VGGPooling::Max ? "max" : "avg") + ", last_layer=" + names_.back();
   }
   const VGGConfig& config() const { return cfg_; }
-  /// The names of the layers built, in order (features.<i> is layer_names()[i]).
+  /// The names of the layers built, in order (`features.i` is `layer_names()[i]`).
   const std::vector<std::string>& layer_names() const { return names_; }
   /// The index of a layer in `features`; throws genai::Error naming the known layers if absent.
   int64_t layer_index(const std::string& name) const {
@@ -202,7 +202,7 @@ inline std::shared_ptr<VGGFeatures> random_vgg_features(const VGGConfig& c = {},
   return m;
 }
 
-/// Loads torchvision's VGG weights (features.<i>.weight / .bias, with or without the
+/// Loads torchvision's VGG weights (`features.i.weight` / `.bias`, with or without the
 /// "features." prefix; classifier.* and layers past last_layer are ignored) into `m`
 /// (converted to m's dtype) and freezes it. Throws genai::Error naming the file and the
 /// missing or mis-shaped tensors (e.g. VGG-16 weights given to a VGG-19).
