@@ -145,7 +145,9 @@ class Checkpoint {
                   "' has no '<group>.' prefix");
       ck.groups[name.substr(0, dot)].emplace(name.substr(dot + 1), t);
     }
-    for (const auto& [k, v] : meta) {
+    for (const auto& kv : meta) {
+      const std::string& k = kv.first;  // named variables, not structured bindings:
+      const std::string& v = kv.second;  // clang < 16 cannot capture those in the lambda
       auto fail = [&](const char* type) {
         GENAI_FAIL("Checkpoint::load: '", path, "': metadata '", k, "' = '", v, "' is not a valid ", type);
       };

@@ -151,6 +151,19 @@ inline std::string parent_dir(const std::string& path) {
   return path.substr(0, slash);
 }
 
+/// True when the sizes of a shape read from a file, zeros counted as ones, multiply
+/// past int64: the row-major strides of such a shape overflow even when it holds no
+/// element (a size 0 elsewhere), so the readers refuse it (found by fuzzing).
+inline bool shape_span_overflows(const std::vector<int64_t>& shape) {
+  int64_t acc = 1;
+  for (int64_t d : shape) {
+    const int64_t e = d > 1 ? d : 1;
+    if (acc > INT64_MAX / e) return true;
+    acc *= e;
+  }
+  return false;
+}
+
 }  // namespace detail
 
 /// A byte range to write: `size` bytes at `data`.

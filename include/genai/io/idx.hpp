@@ -173,6 +173,9 @@ inline IdxArray read_idx(const std::string& path, int64_t limit = -1) {
   } catch (const Error&) {
     GENAI_FAIL("read_idx: '", path, "' declares sizes ", shape_str(a.shape), " whose product overflows");
   }
+  if (detail::shape_span_overflows(a.shape))
+    GENAI_FAIL("read_idx: '", path, "' declares sizes ", shape_str(a.shape),
+               " whose non-zero sizes multiply past int64 (no tensor can have them)");
   const uint64_t esize = a.element_size();
   const uint64_t header = 4 + 4 * static_cast<uint64_t>(ndim);
   if (static_cast<uint64_t>(full_numel) > (UINT64_MAX - header) / esize)

@@ -46,6 +46,105 @@
 namespace genai {
 namespace io {
 
+/// The most pixels an image file may declare per byte of file: PNG's deflate expands
+/// at most 1032:1 and a 1-bit greyscale PNG holds 8 pixels per byte, hence 8256
+/// (JPEG, GIF, TGA, PSD and HDR compress less; only PIC's 16-bit run lengths could in
+/// theory do more, and such files are refused). Larger claims are corrupt files or
+/// decompression bombs and are refused before anything is allocated.
+constexpr uint64_t kImageMaxPixelsPerByte = 8256;
+/// Pixels any file may declare regardless of its size (a 256 x 256 image).
+constexpr uint64_t kImageMinPixelLimit = 65536;
+
+namespace detail {
+
+/// Debian's stb_image (2.27) reads the width, height and maximum value of a binary
+/// PNM (P5 / P6) into an int without an overflow check (undefined behaviour, found
+/// by fuzzing; stb 2.28 fixed it). This walks the header as stb does and throws when
+/// a number has more than 8 digits, before stb sees it.
+inline void check_pnm_header(const unsigned char* data, size_t size, const std::string& what) {
+  if (size < 2 || data[0] != 'P' || (data[1] != '5' && data[1] != '6')) return;
+  size_t i = 2;
+  auto space = [](unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
+  for (int field = 0; field < 3; ++field) {
+    for (;;) {  // whitespace and '#' comments
+      while (i < size && space(data[i])) ++i;
+      if (i >= size || data[i] != '#') break;
+      while (i < size && data[i] != '\n' && data[i] != '\r') ++i;
+    }
+    size_t digits = 0;
+    while (i < size && data[i] >= '0' && data[i] <= '9') ++i, ++digits;
+    GENAI_CHECK(digits <= 8, "load_image: cannot decode ", what, ": its PNM header holds a ",
+                field == 0 ? "width" : field == 1 ? "height" : "maximum value", " of ", digits,
+                " digits (the file is corrupt)");
+  }
+}
+
+/// Debian's stb_image (2.27) does not check that the 16 code-length counts of a JPEG
+/// Huffman table (DHT segment) sum to at most 256, and then writes past its 257-byte
+/// and 256-byte tables (memory corruption, found by fuzzing; stb 2.28 checks it). This
+/// walks the JPEG's segments as stb reads them (length-prefixed segments, entropy-coded
+/// data up to the next marker) and throws on such a table, before stb sees it.
+inline void check_jpeg_huffman_tables(const unsigned char* d, size_t size, const std::string& what) {
+  size_t s = 0;  // stb accepts fill bytes (0xFF) before the SOI marker, as before any marker
+  while (s < size && d[s] == 0xFF) ++s;
+  if (s == 0 || s >= size || d[s] != 0xD8) return;
+  size_t i = s + 1;
+  while (i + 1 < size) {
+    if (d[i] != 0xFF) {  // entropy-coded data, or junk that stb skips byte by byte
+      ++i;
+      continue;
+    }
+    const unsigned char m = d[i + 1];
+    if (m == 0xFF) {  // fill byte before a marker
+      ++i;
+      continue;
+    }
+    if (m == 0x00 || m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7)) {  // stuffed 0xFF, TEM, SOI, RSTn
+      i += 2;
+      continue;
+    }
+    if (m == 0xD9 || i + 4 > size) return;  // EOI, or no room for a segment length
+    const size_t len = static_cast<size_t>(d[i + 2]) << 8 | d[i + 3];  // counts its own 2 bytes
+    if (m == 0xC4) {  // DHT: tables of (class/id byte, 16 counts, the values), read as stb does
+      size_t p = i + 4;
+      int64_t left = static_cast<int64_t>(len) - 2;
+      while (left > 0) {
+        unsigned n = 0;
+        for (size_t k = 1; k <= 16; ++k) n += p + k < size ? d[p + k] : 0;
+        GENAI_CHECK(n <= 256, "load_image: cannot decode ", what, ": a JPEG Huffman table (DHT segment at byte ", i,
+                    ") declares ", n, " codes, more than 256 (the file is corrupt)");
+        p += 17 + n;
+        left -= 17 + static_cast<int64_t>(n);
+      }
+    }
+    i += 2 + len;
+  }
+}
+
+/// stb_image (2.27) allocates the buffer for a PNG's IDAT chunk from the length the
+/// chunk declares before reading it, so a 100-byte file declaring a 1 GB chunk
+/// allocates 1 GB (found by fuzzing). This walks the PNG's chunks up to IEND and
+/// throws when one declares more bytes than the file has left, or when the file ends
+/// before IEND (stb fails there too, with a less clear reason).
+inline void check_png_chunks(const unsigned char* d, size_t size, const std::string& what) {
+  static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (size < 8 || std::memcmp(d, sig, 8) != 0) return;
+  size_t pos = 8;
+  while (pos + 8 <= size) {
+    const uint64_t len = uint64_t(d[pos]) << 24 | uint64_t(d[pos + 1]) << 16 | uint64_t(d[pos + 2]) << 8 | d[pos + 3];
+    const std::string type(reinterpret_cast<const char*>(d + pos + 4), 4);
+    if (type == "IEND") return;
+    GENAI_CHECK(len + 12 <= size - pos, "load_image: cannot decode ", what, ": its PNG chunk '", type, "' at byte ", pos,
+                " declares ", len, " bytes but the file has ", size - pos - std::min<size_t>(size - pos, 12),
+                " left (the file is truncated or corrupt)");
+    pos += 12 + static_cast<size_t>(len);
+  }
+  GENAI_FAIL("load_image: cannot decode ", what, ": the PNG ends at byte ", size,
+             " before its IEND chunk (the file is truncated)");
+}
+
+}  // namespace detail
+
 /// Decodes an image held in memory into float32 (C, H, W) in [0, 1]. `channels`
 /// 0 keeps the file's channels; 1 (grey), 2 (grey, alpha), 3 (RGB) or 4 (RGBA)
 /// converts. `what` names the source in errors.
@@ -56,8 +155,25 @@ inline Tensor decode_image(const unsigned char* data, size_t size, const std::st
               " bytes)");
   GENAI_CHECK(size > 0, "load_image: cannot decode ", what, ": the file is empty");
   const int len = static_cast<int>(size);
+  detail::check_pnm_header(data, size, what);
+  detail::check_jpeg_huffman_tables(data, size, what);
+  detail::check_png_chunks(data, size, what);
   int w = 0, h = 0, c_file = 0;
+  // a decompression bomb (a small file declaring a huge image) is refused before
+  // stb allocates the pixels: see kImageMaxPixelsPerByte
+  if (stbi_info_from_memory(data, len, &w, &h, &c_file) && w > 0 && h > 0) {
+    const uint64_t pixels = static_cast<uint64_t>(w) * static_cast<uint64_t>(h);
+    const uint64_t limit = static_cast<uint64_t>(size) * kImageMaxPixelsPerByte + kImageMinPixelLimit;
+    GENAI_CHECK(pixels <= limit, "load_image: cannot decode ", what, ": it declares ", w, " x ", h, " pixels, more than a ",
+                size, "-byte file can hold (at most ", limit,
+                "); the file is corrupt or a decompression bomb");
+  }
   const bool sixteen = stbi_is_16_bit_from_memory(data, len) != 0;
+  // stb_image 2.27 converts the channels of a 16-bit PNM with its 8-bit routine and
+  // returns a buffer half the size it should (a heap overflow when read; found by
+  // fuzzing), and does not swap its big-endian samples: refused
+  GENAI_CHECK(!(sixteen && data[0] == 'P'), "load_image: cannot decode ", what,
+              ": 16-bit PNM files (maximum value above 255) are not supported (stb_image 2.27 misreads them)");
   void* pixels = sixteen ? static_cast<void*>(stbi_load_16_from_memory(data, len, &w, &h, &c_file, channels))
                          : static_cast<void*>(stbi_load_from_memory(data, len, &w, &h, &c_file, channels));
   if (!pixels) {

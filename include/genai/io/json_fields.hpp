@@ -22,14 +22,28 @@
 namespace genai {
 namespace io {
 
+/// Parses `size` bytes of JSON held in memory; errors start with `who` and name the
+/// source `what` (e.g. "'gpt2/config.json'"). Documents nested deeper than 512 levels
+/// are refused (copying or printing a nlohmann::json recurses once per level).
+inline nlohmann::json parse_json_bytes(const unsigned char* data, size_t size, const std::string& who,
+                                       const std::string& what) {
+  int too_deep = 0;
+  auto cb = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+    if (depth > 512) too_deep = depth;
+    return true;
+  };
+  nlohmann::json j = nlohmann::json::parse(data, data + size, cb, false);
+  GENAI_CHECK(!too_deep, who, ": ", what, " nests JSON values more than 512 levels deep");
+  GENAI_CHECK(!j.is_discarded(), who, ": ", what, " is not valid JSON");
+  return j;
+}
+
 /// Reads and parses the JSON file `path`; errors start with `who` and end with `hint`
 /// when the file is missing.
 inline nlohmann::json read_json_file(const std::string& path, const std::string& who, const std::string& hint) {
   GENAI_CHECK(std::filesystem::exists(path), who, ": '", path, "' not found; hint: ", hint);
   std::vector<unsigned char> bytes = read_file(path, who.c_str());
-  nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
-  GENAI_CHECK(!j.is_discarded(), who, ": '", path, "' is not valid JSON");
-  return j;
+  return parse_json_bytes(bytes.data(), bytes.size(), who, "'" + path + "'");
 }
 
 /// Writes `j` (with the fields of `extra` merged in, when it is an object) to `path`

@@ -280,6 +280,8 @@ inline std::vector<StEntry> parse_header(const unsigned char* hdr, uint64_t n, u
     } catch (const Error&) {
       fail(where + " has a shape " + shape_str(e.shape) + " whose element count overflows");
     }
+    if (detail::shape_span_overflows(e.shape))
+      fail(where + " has a shape " + shape_str(e.shape) + " whose strides overflow (its non-zero sizes multiply past int64)");
     if (static_cast<uint64_t>(e.numel) > body_size ||
         static_cast<uint64_t>(e.numel) * e.info.size != e.end - e.begin)
       fail(where + " of shape " + shape_str(e.shape) + " and dtype " + e.dtype + " needs " +

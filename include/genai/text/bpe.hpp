@@ -81,17 +81,17 @@ inline bool in_ranges(const unicode::CodeRange (&r)[N], uint32_t cp) {
 /// A code point that decoding could not produce: an invalid UTF-8 byte.
 constexpr uint32_t kInvalidCodePoint = 0xFFFFFFFFu;
 
-/// \p{L}: letters (Lu, Ll, Lt, Lm, Lo).
+/// `\p{L}`: letters (Lu, Ll, Lt, Lm, Lo).
 inline bool is_letter(uint32_t cp) {
   if (cp < 0x80) return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
   return cp != kInvalidCodePoint && detail::in_ranges(unicode::kLetterRanges, cp);
 }
-/// \p{N}: numbers (Nd, Nl, No).
+/// `\p{N}`: numbers (Nd, Nl, No).
 inline bool is_number(uint32_t cp) {
   if (cp < 0x80) return cp >= '0' && cp <= '9';
   return cp != kInvalidCodePoint && detail::in_ranges(unicode::kNumberRanges, cp);
 }
-/// \s: the White_Space property.
+/// `\s`: the White_Space property.
 inline bool is_space(uint32_t cp) {
   if (cp < 0x80) return cp == ' ' || (cp >= 9 && cp <= 13);
   return cp != kInvalidCodePoint && detail::in_ranges(unicode::kSpaceRanges, cp);
@@ -290,7 +290,20 @@ class BPETokenizer {
   /// Reads a Hugging Face GPT-2 tokenizer: vocab.json and merges.txt.
   static BPETokenizer from_files(const std::string& vocab_json, const std::string& merges_txt) {
     std::vector<unsigned char> vb = io::read_file(vocab_json, "BPETokenizer");
-    nlohmann::json j = nlohmann::json::parse(vb.begin(), vb.end(), nullptr, false);
+    std::vector<unsigned char> mb = io::read_file(merges_txt, "BPETokenizer");
+    return from_bytes(std::string_view(reinterpret_cast<const char*>(vb.data()), vb.size()),
+                      std::string_view(reinterpret_cast<const char*>(mb.data()), mb.size()), vocab_json, merges_txt);
+  }
+
+  /// From the contents of vocab.json and merges.txt held in memory; `vocab_name` and
+  /// `merges_name` name them in errors. Nothing is allocated beyond what the sizes of
+  /// the two texts imply: ids must lie in [0, number of entries of vocab.json).
+  static BPETokenizer from_bytes(std::string_view vocab_text, std::string_view merges_text,
+                                 const std::string& vocab_name = "vocab.json",
+                                 const std::string& merges_name = "merges.txt") {
+    const std::string& vocab_json = vocab_name;
+    const std::string& merges_txt = merges_name;
+    nlohmann::json j = nlohmann::json::parse(vocab_text.begin(), vocab_text.end(), nullptr, false);
     GENAI_CHECK(!j.is_discarded() && j.is_object(), "BPETokenizer: '", vocab_json,
                 "' is not a JSON object mapping tokens to ids");
     std::vector<std::string> tokens;
@@ -299,8 +312,17 @@ class BPETokenizer {
       GENAI_CHECK(it.value().is_number_integer(), "BPETokenizer: '", vocab_json, "': the id of token '", it.key(),
                   "' is not an integer");
       const int64_t id = it.value().get<int64_t>();
-      GENAI_CHECK(id >= 0 && id < (int64_t(1) << 24), "BPETokenizer: '", vocab_json, "': token '", it.key(),
-                  "' has id ", id, " out of range");
+      GENAI_CHECK(id >= 0, "BPETokenizer: '", vocab_json, "': token '", it.key(), "' has a negative id ", id);
+      if (id >= static_cast<int64_t>(j.size())) {  // some id below it has no token: name the first
+        std::vector<char> seen(j.size(), 0);
+        for (auto jt = j.begin(); jt != j.end(); ++jt)
+          if (jt.value().is_number_integer() && jt.value().get<int64_t>() >= 0 &&
+              jt.value().get<int64_t>() < static_cast<int64_t>(j.size()))
+            seen[static_cast<size_t>(jt.value().get<int64_t>())] = 1;
+        const size_t missing = static_cast<size_t>(std::find(seen.begin(), seen.end(), 0) - seen.begin());
+        GENAI_FAIL("BPETokenizer: '", vocab_json, "': token '", it.key(), "' has id ", id, " but there are only ",
+                   j.size(), " tokens: no token has id ", missing, " (ids must be 0 .. vocab_size - 1)");
+      }
       if (static_cast<size_t>(id) >= tokens.size()) tokens.resize(static_cast<size_t>(id) + 1);
       std::optional<std::string> raw = gpt2_printable_to_bytes(it.key());
       const std::string& k = it.key();
@@ -312,8 +334,7 @@ class BPETokenizer {
                   " is used twice");
       tokens[static_cast<size_t>(id)] = *raw;
     }
-    std::vector<unsigned char> mb = io::read_file(merges_txt, "BPETokenizer");
-    std::string_view m(reinterpret_cast<const char*>(mb.data()), mb.size());
+    std::string_view m = merges_text;
     std::vector<std::pair<std::string, std::string>> merges;
     size_t line_no = 0;
     for (size_t p = 0; p < m.size();) {

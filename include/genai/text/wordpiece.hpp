@@ -72,12 +72,12 @@ inline const unicode::CodeMap* find_map(const unicode::CodeMap (&m)[N], uint32_t
 }
 }  // namespace detail
 
-/// BERT's _is_whitespace: \t \n \r space, or category Zs.
+/// BERT's _is_whitespace: `\t`, `\n`, `\r`, space, or category Zs.
 inline bool bert_is_whitespace(uint32_t cp) {
   if (cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r') return true;
   return cp >= 0x80 && detail::in_ranges(unicode::kZsRanges, cp);
 }
-/// BERT's _is_control: category C* except \t \n \r.
+/// BERT's _is_control: category C* except `\t`, `\n`, `\r`.
 inline bool bert_is_control(uint32_t cp) {
   if (cp == '\t' || cp == '\n' || cp == '\r') return false;
   return detail::in_ranges(unicode::kControlRanges, cp);
@@ -157,13 +157,18 @@ class WordPieceTokenizer {
                 "'");
   }
 
-  /// Reads a vocab.txt (one token per line, UTF-8; a trailing '\r' is removed).
+  /// Reads a vocab.txt (one token per line, UTF-8; a trailing carriage return is removed).
   static WordPieceTokenizer from_file(const std::string& path, WordPieceOptions o = {}) {
     GENAI_CHECK(std::filesystem::exists(path), "WordPieceTokenizer: '", path, "' not found; hint: BERT folders hold vocab.txt");
     std::vector<unsigned char> b = io::read_file(path, "WordPieceTokenizer");
+    return from_bytes(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()), std::move(o));
+  }
+  /// From the contents of a vocab.txt held in memory (one token per line, as from_file).
+  static WordPieceTokenizer from_bytes(std::string_view b, WordPieceOptions o = {}) {
     std::vector<std::string> v;
     std::string cur;
-    for (unsigned char c : b) {
+    for (char ch : b) {
+      const auto c = static_cast<unsigned char>(ch);
       if (c == '\n') {
         if (!cur.empty() && cur.back() == '\r') cur.pop_back();
         v.push_back(cur);
