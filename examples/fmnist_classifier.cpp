@@ -6,15 +6,16 @@
 //     images in [0, 1]. --limit N keeps the first N training images (and N / 6 test images).
 //  2. Model: models::FMNISTClassifier, 2 conv layers with batch norm and max pooling, an
 //     adaptive average pool to 3 x 3 and an MLP head (576 -> 128 -> 10), 94k parameters.
-//  3. Training: cross-entropy, AdamW (weight decay 5e-4) with a one-cycle learning-rate
-//     schedule peaking at --lr; each training image is randomly flipped horizontally and
-//     shifted by up to 2 pixels (--no-augment turns this off).
+//  3. Training: cross-entropy with label smoothing 0.1, AdamW (weight decay 5e-4) with a
+//     one-cycle learning-rate schedule peaking at --lr, gradients clipped to norm 1, batches
+//     of 32; --augment flips each training image horizontally at random and shifts it by up
+//     to 2 pixels (off by default: at 15-25 epochs it costs accuracy, docs/evaluation.md).
 //  4. Every epoch: test loss and accuracy, metrics.jsonl, and an atomic checkpoint that
 //     --resume continues from exactly (mid-epoch too, after a --steps stop).
 //  5. At the end: <out>/fmnist_classifier.safetensors, the weights alone (eval-mode batch
 //     norm statistics included) with the test accuracy as metadata, for fmnist_eval.
 //
-//   fmnist_classifier --epochs 15 --out runs/clf      # full run: ~93% test accuracy
+//   fmnist_classifier --threads 1 --out runs/clf      # full run: 25 epochs, 30-40 min, 92.56% test accuracy
 //   fmnist_classifier --steps 20 --limit 512 --out /tmp/c   # smoke test
 #include <chrono>
 #include <cmath>
@@ -45,14 +46,15 @@ using namespace genai;
 namespace {
 
 struct Args {
-  int epochs = 15;
+  // the defaults are the recipe measured to reach 92.56% test accuracy (docs/evaluation.md)
+  int epochs = 25;
   int64_t steps = -1;
-  int64_t batch = 128;
-  double lr = 3e-3;
+  int64_t batch = 32;
+  double lr = 1e-3;
   double weight_decay = 5e-4;
-  bool no_augment = false;
-  double label_smoothing = 0.0;
-  double clip_grad_norm = 0.0;
+  bool augment = false;
+  double label_smoothing = 0.1;
+  double clip_grad_norm = 1.0;
   uint64_t seed = 0;
   std::string out = "fmnist_classifier_out";
   bool resume = false;
@@ -94,7 +96,8 @@ int run(int argc, char** argv) {
   app.add_option("--batch", a.batch, "images per training batch")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--lr", a.lr, "peak learning rate of the one-cycle schedule (AdamW)")->capture_default_str();
   app.add_option("--weight-decay", a.weight_decay, "AdamW's decoupled weight decay")->capture_default_str();
-  app.add_flag("--no-augment", a.no_augment, "train without random flips and shifts");
+  app.add_flag("--augment,!--no-augment", a.augment,
+               "train with random flips and shifts of up to 2 pixels (default: off; --no-augment: off)");
   app.add_option("--label-smoothing", a.label_smoothing, "cross-entropy label smoothing (as F.cross_entropy)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
@@ -204,7 +207,7 @@ int run(int argc, char** argv) {
       }
       if (step >= total_steps) break;
       const auto ts = std::chrono::steady_clock::now();
-      Tensor x = a.no_augment ? b.input : models::random_shift_flip(b.input, 2, aug_gen);  // (B, 1, 28, 28)
+      Tensor x = a.augment ? models::random_shift_flip(b.input, 2, aug_gen) : b.input;  // (B, 1, 28, 28)
       opt.zero_grad();
       Tensor logits = m.forward(x);  // (B, 10)
       Tensor loss = cross_entropy(logits, b.target, Tensor(), -100, "mean", a.label_smoothing);

@@ -9,18 +9,23 @@
 # leaked, allocated too much or broke an invariant; the input that did it is then
 # in $OUT/artifacts/<target>/ and the log in $OUT/<target>.log.
 #
-# Environment: GENAI_FUZZ_BUILD (default <repo>/build/fuzz), GENAI_FUZZ_OUT (run
+# Environment: GENAI_FUZZ_PRESET (the CMake preset that configures the build when it
+# is not configured yet; default fuzz), GENAI_FUZZ_BUILD (default <repo>/build/<preset>), GENAI_FUZZ_OUT (run
 # outputs: grown corpora, logs, artifacts; default /tmp/genai-fuzz),
-# GENAI_FUZZ_JOBS (build parallelism, default 2), GENAI_FUZZ_NICE (default 5),
-# GENAI_FUZZ_NO_BUILD=1 (run the binaries as they are, without building).
+# GENAI_FUZZ_JOBS (build parallelism, and how many targets run at once with
+# GENAI_FUZZ_PARALLEL=1; default 2), GENAI_FUZZ_PARALLEL (1: run targets side by side,
+# CI does; default 0: one at a time, the documented 10-minute runs), GENAI_FUZZ_NICE
+# (default 5), GENAI_FUZZ_NO_BUILD=1 (run the binaries as they are, without building).
 set -u
 SECS=${1:-60}
 [ $# -gt 0 ] && shift
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${GENAI_FUZZ_BUILD:-$ROOT/build/fuzz}
+PRESET=${GENAI_FUZZ_PRESET:-fuzz}
+BUILD=${GENAI_FUZZ_BUILD:-$ROOT/build/$PRESET}
 OUT=${GENAI_FUZZ_OUT:-/tmp/genai-fuzz}
 JOBS=${GENAI_FUZZ_JOBS:-2}
 NICE=${GENAI_FUZZ_NICE:-5}
+PARALLEL=${GENAI_FUZZ_PARALLEL:-0}
 ALL="safetensors checkpoint idx image bpe wordpiece config midi"
 TARGETS=${*:-$ALL}
 
@@ -39,7 +44,7 @@ MALLOC_LIMIT_MB=512  # any single allocation above this is reported as a bug
 
 if [ "${GENAI_FUZZ_NO_BUILD:-0}" != 1 ]; then
   if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-    (cd "$ROOT" && cmake --preset fuzz) || exit 2
+    (cd "$ROOT" && cmake --preset "$PRESET" -B "$BUILD") || exit 2
   fi
   build_targets=""
   for t in $TARGETS; do build_targets="$build_targets fuzz_$t"; done
@@ -47,9 +52,9 @@ if [ "${GENAI_FUZZ_NO_BUILD:-0}" != 1 ]; then
 fi
 
 mkdir -p "$OUT"
-status=0
-printf '%-12s %8s %12s %8s %7s %7s %10s  %s\n' target seconds executions exec/s cov ft corpus result
-for t in $TARGETS; do
+# run_target T: fuzz T for $SECS seconds; writes its summary line to $OUT/T.result
+run_target() {
+  t=$1
   bin="$BUILD/tests/fuzz/fuzz_$t"
   corpus="$OUT/corpus/$t"
   artifacts="$OUT/artifacts/$t"
@@ -71,9 +76,28 @@ for t in $TARGETS; do
     result=ok
   else
     result="FAILED (exit $rc; see $log and $artifacts/)"
-    status=1
   fi
   printf '%-12s %8s %12s %8s %7s %7s %10s  %s\n' "$t" "$secs" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" \
-    "${corp:-?}" "$result"
+    "${corp:-?}" "$result" > "$OUT/$t.result"
+}
+
+printf '%-12s %8s %12s %8s %7s %7s %10s  %s\n' target seconds executions exec/s cov ft corpus result
+status=0
+running=0
+for t in $TARGETS; do
+  rm -f "$OUT/$t.result"
+  if [ "$PARALLEL" = 1 ]; then
+    run_target "$t" &
+    running=$((running + 1))
+    if [ $running -ge "$JOBS" ]; then wait -n; running=$((running - 1)); fi
+  else
+    run_target "$t"
+    cat "$OUT/$t.result"
+  fi
+done
+wait
+for t in $TARGETS; do
+  [ "$PARALLEL" = 1 ] && cat "$OUT/$t.result" 2>/dev/null
+  grep -q '  ok$' "$OUT/$t.result" 2>/dev/null || status=1
 done
 exit $status

@@ -54,6 +54,7 @@
 #include "genai/io/json_fields.hpp"
 #include "genai/io/safetensors.hpp"
 #include "genai/models/transformer/blocks.hpp"
+#include "genai/models/transformer/pretrained.hpp"
 #include "genai/ops/loss.hpp"
 #include "genai/optim/adam.hpp"
 
@@ -580,10 +581,13 @@ inline BertConfig load_bert_config(const std::string& dir) {
 }
 
 namespace detail {
-inline io::TensorMap bert_read_weights(const std::string& dir, const char* op) {
+inline io::TensorMap bert_read_weights(const std::string& dir, const BertConfig& cfg, const char* op) {
   const std::string path = (std::filesystem::path(dir) / "model.safetensors").string();
   GENAI_CHECK(std::filesystem::exists(path), op, ": '", path,
               "' not found; hint: download model.safetensors next to config.json (pytorch_model.bin is not read)");
+  const double d = static_cast<double>(cfg.hidden_size);
+  check_config_fits_weights(op, path, static_cast<double>(cfg.vocab_size) * d +
+                            static_cast<double>(cfg.num_hidden_layers) * (4 * d * d + 2 * d * cfg.intermediate_size));
   return io::load_safetensors(path);  // F16 / BF16 are read as float32
 }
 template <class M>
@@ -602,7 +606,7 @@ inline void bert_load_into(M& model, const io::TensorMap& hf, bool prefixed, Dty
 /// BertForMaskedLM / BertForPreTraining names); the model is in eval mode.
 inline std::shared_ptr<BertForMaskedLM> load_bert_pretrained(const std::string& dir, Dtype dtype = kFloat32) {
   BertConfig cfg = load_bert_config(dir);
-  io::TensorMap hf = detail::bert_read_weights(dir, "load_bert_pretrained");
+  io::TensorMap hf = detail::bert_read_weights(dir, cfg, "load_bert_pretrained");
   auto m = std::make_shared<BertForMaskedLM>(cfg, default_generator(), /*init=*/false);
   detail::bert_load_into(*m, hf, true, dtype, dir, "load_bert_pretrained");
   return m;
@@ -611,7 +615,7 @@ inline std::shared_ptr<BertForMaskedLM> load_bert_pretrained(const std::string& 
 /// Loads the BertModel body (with the pooler when the file has one) of any BERT folder.
 inline std::shared_ptr<BertModel> load_bert_model(const std::string& dir, Dtype dtype = kFloat32) {
   BertConfig cfg = load_bert_config(dir);
-  io::TensorMap hf = detail::bert_read_weights(dir, "load_bert_model");
+  io::TensorMap hf = detail::bert_read_weights(dir, cfg, "load_bert_model");
   const bool pool = hf.count("bert.pooler.dense.weight") || hf.count("pooler.dense.weight");
   auto m = std::make_shared<BertModel>(cfg, pool);
   detail::bert_load_into(*m, hf, false, dtype, dir, "load_bert_model");

@@ -56,6 +56,7 @@
 #include "genai/io/json_fields.hpp"
 #include "genai/io/safetensors.hpp"
 #include "genai/models/transformer/blocks.hpp"
+#include "genai/models/transformer/pretrained.hpp"
 #include "genai/ops/loss.hpp"
 #include "genai/optim/adam.hpp"
 
@@ -340,6 +341,9 @@ inline std::shared_ptr<GPT> load_gpt2_pretrained(const std::string& dir, Dtype d
   const std::string path = (std::filesystem::path(dir) / "model.safetensors").string();
   GENAI_CHECK(std::filesystem::exists(path), "load_gpt2_pretrained: '", path,
               "' not found; hint: download model.safetensors next to config.json (pytorch_model.bin is not read)");
+  const double d = static_cast<double>(cfg.n_embd), inner = cfg.n_inner > 0 ? static_cast<double>(cfg.n_inner) : 4 * d;
+  detail::check_config_fits_weights("load_gpt2_pretrained", path, static_cast<double>(cfg.vocab_size) * d +
+                                    static_cast<double>(cfg.n_layer) * (4 * d * d + 2 * d * inner));
   auto model = std::make_shared<GPT>(cfg, default_generator(), /*init=*/false);
   io::TensorMap sd = gpt2_state_dict_from_hf(io::load_safetensors(path), cfg);
   if (dtype != kFloat32) model->to(dtype);

@@ -62,6 +62,7 @@
 #include "genai/io/json_fields.hpp"
 #include "genai/io/safetensors.hpp"
 #include "genai/models/transformer/blocks.hpp"
+#include "genai/models/transformer/pretrained.hpp"
 #include "genai/models/transformer/sampling.hpp"
 #include "genai/ops/loss.hpp"
 
@@ -740,6 +741,11 @@ inline std::shared_ptr<T5ForConditionalGeneration> load_t5_pretrained(const std:
   const std::string path = (std::filesystem::path(dir) / "model.safetensors").string();
   GENAI_CHECK(std::filesystem::exists(path), "load_t5_pretrained: '", path,
               "' not found; hint: download model.safetensors next to config.json (pytorch_model.bin is not read)");
+  const double d = static_cast<double>(cfg.d_model), inner = static_cast<double>(cfg.num_heads) * cfg.d_kv,
+               ff = static_cast<double>(cfg.d_ff);
+  detail::check_config_fits_weights("load_t5_pretrained", path, static_cast<double>(cfg.vocab_size) * d +
+                                    static_cast<double>(cfg.num_layers) * (4 * d * inner + 2 * d * ff) +
+                                    static_cast<double>(cfg.decoder_layers()) * (8 * d * inner + 2 * d * ff));
   auto model = std::make_shared<T5ForConditionalGeneration>(cfg, default_generator(), /*init=*/false);
   if (dtype != kFloat32) model->to(dtype);
   io::TensorMap sd = t5_state_dict_from_hf(io::load_safetensors(path), cfg);
